@@ -1,0 +1,4 @@
+//! Artifact catalog and lock, verified fetching, reproducible bundles (writer, reader, verifier)
+//! and daemon-less OCI images.
+//!
+//! This crate knows nothing about Mesos or ScaleIO provisioning.

@@ -1,0 +1,2 @@
+//! Test kit: the mini-mesos master and agent emulator, ScaleIO and host stand-ins, and helpers
+//! shared by the end-to-end tests.
