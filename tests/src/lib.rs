@@ -1,2 +1,4 @@
 //! Test kit: the mini-mesos master and agent emulator, ScaleIO and host stand-ins, and helpers
 //! shared by the end-to-end tests.
+
+pub mod bins;
