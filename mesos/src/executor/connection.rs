@@ -1,0 +1,1 @@
+//! The executor's connection to its agent (subscription stream and calls).

@@ -1,0 +1,1 @@
+//! The scheduler's connection to the Mesos master (subscription stream and calls).

@@ -1,0 +1,3 @@
+//! Integration tests of the `mesos` crate: wire fixtures, JSON round-trips, RecordIO, connections.
+
+mod wire;
