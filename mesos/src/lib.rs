@@ -9,6 +9,7 @@
 
 pub mod executor;
 pub(crate) mod json;
+pub mod recordio;
 pub mod scheduler;
 pub mod v1;
 
