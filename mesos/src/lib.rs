@@ -8,6 +8,7 @@
 //! - [`recordio`]: the framing of the event streams.
 
 pub mod executor;
+pub mod http;
 pub(crate) mod json;
 pub mod recordio;
 pub mod scheduler;
