@@ -1,4 +1,6 @@
 //! Integration tests of the `mesos` crate: wire fixtures, JSON round-trips, RecordIO, connections.
 
+mod fake_master;
 mod recordio;
+mod scheduler_connection;
 mod wire;
