@@ -1,5 +1,6 @@
 //! Integration tests of the `mesos` crate: wire fixtures, JSON round-trips, RecordIO, connections.
 
+mod executor_connection;
 mod fake_master;
 mod recordio;
 mod scheduler_connection;
