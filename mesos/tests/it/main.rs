@@ -2,6 +2,7 @@
 
 mod executor_connection;
 mod fake_master;
+mod json_shapes;
 mod recordio;
 mod scheduler_connection;
 mod wire;
