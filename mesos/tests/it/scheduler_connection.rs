@@ -197,3 +197,63 @@ async fn basic_auth_on_every_request_and_401_stops() {
     let Notice::Stopped { reason } = next(&mut rx).await else { panic!("expected Stopped") };
     assert!(reason.contains("401"), "{reason}");
 }
+
+/// On paused tokio time: with the real interval from SUBSCRIBED (15 s), silence is tolerated
+/// until 5 × 15 s, then the connection re-subscribes.
+#[tokio::test(start_paused = true)]
+async fn heartbeat_deadline_is_five_intervals_on_paused_time() {
+    let master = FakeMaster::start(Script::default()).await;
+    let (_handle, mut rx) = connection::connect(config(&master)).expect("connect");
+    until_subscribed(&mut rx).await;
+    assert_eq!(next(&mut rx).await, Notice::Event(Event::Heartbeat));
+    let silent_since = tokio::time::Instant::now();
+    let Notice::Disconnected { reason, .. } = rx.recv().await.expect("running") else {
+        panic!("expected Disconnected")
+    };
+    let waited = silent_since.elapsed();
+    assert!(reason.contains("75s"), "{reason}");
+    assert!(waited >= Duration::from_secs(75) && waited < Duration::from_secs(76), "{waited:?}");
+}
+
+/// On paused tokio time: the default backoff doubles from 0.5 s and is capped at 15 s.
+#[tokio::test(start_paused = true)]
+async fn default_backoff_is_capped_exponential_on_paused_time() {
+    let master = FakeMaster::start(Script { unavailable: 8, ..Script::default() }).await;
+    let c = Config::new(master.url(), FrameworkInfo::new("root", "test-fw"));
+    let (_handle, mut rx) = connection::connect(c).expect("connect");
+    let mut ceilings = Vec::new();
+    loop {
+        match rx.recv().await.expect("running") {
+            Notice::Disconnected { retry_in, .. } => ceilings.push(retry_in),
+            Notice::Event(Event::Subscribed(_)) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let expected_ceilings = [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0];
+    assert_eq!(ceilings.len(), expected_ceilings.len());
+    for (got, ceiling) in ceilings.iter().zip(expected_ceilings) {
+        let ceiling = Duration::from_secs_f64(ceiling);
+        assert!(
+            *got >= ceiling / 2 && *got <= ceiling,
+            "{got:?} not within [{:?}, {ceiling:?}]",
+            ceiling / 2
+        );
+    }
+}
+
+#[tokio::test]
+async fn fake_master_is_as_strict_as_the_real_one_about_content_type() {
+    let master = FakeMaster::start(Script::default()).await;
+    let client = reqwest::Client::new();
+    let body = r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}"#;
+    let response = client
+        .post(master.url())
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 415);
+    let response = client.post(master.url()).body(body).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 400, "missing Content-Type");
+}
