@@ -145,6 +145,18 @@ pub fn client(tls: &TlsConfig, timeout: Option<Duration>) -> Result<reqwest::Cli
     builder.build().map_err(ClientError::Build)
 }
 
+/// An error and its causes on one line (reqwest hides the interesting part in the sources).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@
 //!   `TaskInfo`, `TaskStatus`, ...), re-exported at the crate root.
 //! - [`scheduler`] and [`executor`]: `Call`/`Event` of each API and its connection.
 //! - [`recordio`]: the framing of the event streams.
+//! - [`http`]: what both connections share: [`http::Secret`], [`http::Credentials`],
+//!   [`http::Backoff`], TLS and client setup.
 
 pub mod executor;
 pub mod http;

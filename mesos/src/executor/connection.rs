@@ -20,9 +20,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::executor::{Call, CallKind, Event, Message, Subscribe, Update};
-use crate::http::{self, JSON, Secret, TlsConfig};
+use crate::http::{self, JSON, Secret, TlsConfig, error_chain};
 use crate::recordio;
-use crate::scheduler::connection::error_chain;
 use crate::v1::{
     Bytes, ExecutorID, FrameworkID, TaskID, TaskInfo, TaskSource, TaskStatus, new_status_uuid,
 };

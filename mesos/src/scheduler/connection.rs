@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::http::{self, Backoff, Credentials, JSON, STREAM_ID_HEADER, TlsConfig};
+use crate::http::{self, Backoff, Credentials, JSON, STREAM_ID_HEADER, TlsConfig, error_chain};
 use crate::recordio;
 use crate::scheduler::{Call, CallKind, Event, Subscribe};
 use crate::v1::{FrameworkID, FrameworkInfo};
@@ -474,16 +474,4 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-/// An error and its causes on one line (reqwest hides the interesting part in the sources).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
