@@ -227,6 +227,16 @@ fn builders_produce_the_proto_shapes() {
         json!({"type":"RECONCILE","reconcile":{}}),
         "implicit reconciliation sends an empty, present message"
     );
+    let first_subscribe = executor::Call {
+        executor_id: mesos::ExecutorID::new("e1"),
+        framework_id: mesos::FrameworkID::new(F),
+        kind: executor::CallKind::Subscribe(executor::Subscribe::default()),
+    };
+    assert_eq!(
+        serde_json::to_value(&first_subscribe).expect("encode"),
+        json!({"executor_id":{"value":"e1"},"framework_id":{"value":F},"type":"SUBSCRIBE","subscribe":{}}),
+        "the agent requires a present subscribe message"
+    );
     let volume = mesos::Volume::docker_volume(
         "data",
         mesos::VolumeMode::Rw,
