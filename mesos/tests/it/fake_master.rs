@@ -29,6 +29,8 @@ pub struct Script {
     pub redirect_to: Option<u16>,
     /// Answer this many requests with 503 first.
     pub unavailable: u32,
+    /// Then this many with 404 (a master still starting its HTTP routes).
+    pub not_found: u32,
     /// Send this ERROR message instead of SUBSCRIBED.
     pub error: Option<String>,
     /// Require this `Authorization` header value.
@@ -109,6 +111,10 @@ async fn handle(
     if st.script.unavailable > 0 {
         st.script.unavailable -= 1;
         return text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected");
+    }
+    if st.script.not_found > 0 {
+        st.script.not_found -= 1;
+        return StatusCode::NOT_FOUND.into_response();
     }
     if method != axum::http::Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();

@@ -257,3 +257,35 @@ async fn fake_master_is_as_strict_as_the_real_one_about_content_type() {
     let response = client.post(master.url()).body(body).send().await.expect("request");
     assert_eq!(response.status().as_u16(), 400, "missing Content-Type");
 }
+
+#[tokio::test]
+async fn not_found_at_startup_and_unreachable_master_are_retried() {
+    let master = FakeMaster::start(Script { not_found: 2, ..Script::default() }).await;
+    let (_handle, mut rx) = connection::connect(config(&master)).expect("connect");
+    for _ in 0..2 {
+        let Notice::Disconnected { reason, .. } = next(&mut rx).await else {
+            panic!("expected Disconnected")
+        };
+        assert!(reason.contains("404"), "{reason}");
+    }
+    until_subscribed(&mut rx).await;
+
+    // Nothing listens on a port we just released: connection errors are retried, not fatal.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+    let mut c = Config::new(url, FrameworkInfo::new("root", "test-fw"));
+    c.backoff = Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(20) };
+    let (_handle, mut rx) = connection::connect(c).expect("connect");
+    for _ in 0..3 {
+        let Notice::Disconnected { reason, .. } = next(&mut rx).await else {
+            panic!("expected Disconnected")
+        };
+        assert!(
+            reason.contains("cannot reach the master") && reason.contains("/api/v1/scheduler"),
+            "{reason}"
+        );
+    }
+}
