@@ -131,7 +131,10 @@ pub fn client(tls: &TlsConfig, timeout: Option<Duration>) -> Result<reqwest::Cli
         .http1_only()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        // Streams can be silent for long (agents heartbeat every 30 min): let the kernel notice
+        // a dead peer.
+        .tcp_keepalive(Duration::from_secs(30));
     if let Some(timeout) = timeout {
         builder = builder.timeout(timeout);
     }
