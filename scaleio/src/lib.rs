@@ -6,6 +6,8 @@
 
 pub mod devices;
 pub mod names;
+pub mod render;
+pub mod scli;
 pub mod secret;
 pub mod step;
 pub mod topology;
