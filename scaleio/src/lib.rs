@@ -5,6 +5,7 @@
 //! `(name, value)` attribute pairs.
 
 pub mod devices;
+pub mod gateway;
 pub mod names;
 pub mod render;
 pub mod scli;
