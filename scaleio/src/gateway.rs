@@ -577,7 +577,8 @@ impl Gateway {
         self.get(&format!("/api/instances/ProtectionDomain::{pd_id}/relationships/Sds")).await
     }
 
-    /// Finds (by name, or by IP) or creates an SDS with role `all`.
+    /// Finds (by IP: the SDS's identity) or creates an SDS with role `all`. A name already used
+    /// by an SDS on another IP is an error.
     pub async fn ensure_sds(
         &self,
         pd_id: &str,
@@ -589,7 +590,7 @@ impl Gateway {
                 self.sds_list(pd_id)
                     .await?
                     .into_iter()
-                    .find(|s| s.name == name || s.ip_list.iter().any(|i| i.ip == ip))
+                    .find(|s| s.ip_list.iter().any(|i| i.ip == ip))
                     .map(|s| s.id),
             )
         };
@@ -703,10 +704,14 @@ where
     }
     match create().await {
         Ok(id) => Ok(ObjectOutcome { name: name.to_owned(), id: Some(id), already_existed: false }),
-        Err(e) if e.is_already_exists() => {
-            let id = find().await?;
-            Ok(ObjectOutcome { name: name.to_owned(), id, already_existed: true })
-        }
+        // A racing creator made it: find it again. If it still cannot be found, the name is
+        // taken by something else (e.g. an SDS name on another IP): a real conflict.
+        Err(e) if e.is_already_exists() => match find().await? {
+            Some(id) => {
+                Ok(ObjectOutcome { name: name.to_owned(), id: Some(id), already_existed: true })
+            }
+            None => Err(e),
+        },
         Err(e) => Err(e),
     }
 }

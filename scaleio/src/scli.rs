@@ -103,13 +103,14 @@ impl Op {
             Op::CreateMdmCluster => {
                 &["MDM cluster is already configured", "already part of a cluster"]
             }
-            Op::AddStandbyMdm => {
-                &["already a member of the MDM cluster", "An MDM with the same name already exists"]
-            }
+            // Only the same IP is "already done"; the same name on another IP is a real conflict.
+            Op::AddStandbyMdm => &["already a member of the MDM cluster"],
             Op::SwitchClusterMode => &["Cluster is already in the requested mode"],
-            Op::AddProtectionDomain | Op::AddStoragePool | Op::AddSds => {
+            Op::AddProtectionDomain | Op::AddStoragePool => {
                 &["An object with the given name already exists"]
             }
+            // Same for SDSs: the IP is the identity, a name clash is a conflict.
+            Op::AddSds => &["An SDS with the same IP already exists"],
             Op::AddSdsDevice => &["device is already in use by this SDS", "already added"],
             Op::DrvCfgAddMdm => &["MDM already configured"],
             _ => &[],

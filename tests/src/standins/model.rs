@@ -364,11 +364,11 @@ pub fn check_new_sds(model: &Model, pd_id: &str, name: &str, ip: &str) -> Result
     if !sys.pds.iter().any(|p| p.id == pd_id) {
         return Err(mdm_failed("Could not find the Protection Domain"));
     }
+    if sys.sds.iter().any(|s| s.ip == ip) {
+        return Err(mdm_failed(&format!("An SDS with the same IP already exists ({ip})")));
+    }
     if sys.sds.iter().any(|s| s.name == name) {
         return Err(mdm_failed("An object with the given name already exists"));
-    }
-    if sys.sds.iter().any(|s| s.ip == ip) {
-        return Err(mdm_failed(&format!("An SDS with IP {ip} already exists")));
     }
     match model.root_of(ip) {
         Some(root) if Model::sds_installed(root) => Ok(()),
