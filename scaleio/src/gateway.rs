@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretError, SecretRef};
 use crate::step::{GatewayTls, ObjectOutcome};
 
 /// API version sent in `Accept` and `Content-Type` (the 2.0.1 gateway refuses `2.0.1`).
@@ -34,6 +34,26 @@ pub struct GatewayConfig {
     pub tls: GatewayTls,
     /// Per-request timeout.
     pub timeout: Duration,
+}
+
+impl GatewayConfig {
+    /// The client configuration a [`ClusterAccess::Gateway`](crate::step::ClusterAccess) step
+    /// asks for, with the password resolved (`env` as in [`SecretRef::resolve`]).
+    pub fn from_step(
+        endpoint: &str,
+        username: &str,
+        password: &SecretRef,
+        tls: &GatewayTls,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SecretError> {
+        Ok(Self {
+            endpoint: endpoint.to_owned(),
+            username: username.to_owned(),
+            password: password.resolve(env)?,
+            tls: tls.clone(),
+            timeout: Duration::from_secs(30),
+        })
+    }
 }
 
 /// Errors talking to the gateway.

@@ -378,6 +378,26 @@ impl ComponentSettings {
     }
 }
 
+/// Whether an installed package version satisfies the wanted one. ScaleIO versions come as
+/// `2.0-10000.2072` (file name), `2.0.10000.2072.Ubuntu.14.04` (dpkg) or `2.0-10000.2072.el7`
+/// (rpm `Version-Release`): `-` and `.` are treated alike, and the installed version may carry
+/// trailing non-numeric components (distribution tags) but no further numbers.
+pub fn version_matches(wanted: &str, installed: &str) -> bool {
+    let parts = |v: &str| -> Vec<String> {
+        v.trim().split(['-', '.', '~', '_']).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+    };
+    let (w, i) = (parts(wanted), parts(installed));
+    if w.is_empty() || i.len() < w.len() || i[..w.len()] != w[..] {
+        return false;
+    }
+    // What follows must not be another number (2.0-10000.2072 must not match 2.0-10000.20721 or
+    // 2.0-10000.2072.1), but distribution tags such as `Ubuntu.14.04` or `el7` are fine.
+    match i.get(w.len()) {
+        None => true,
+        Some(next) => !next.chars().next().is_some_and(|c| c.is_ascii_digit()),
+    }
+}
+
 /// One package to install. JSON: `{"component":"sdc","mdm_ips":[..],"artifact":"..","version":".."}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageInstall {
@@ -1084,6 +1104,23 @@ mod tests {
             let back = StepEnvelope::from_json(t.as_bytes()).expect("round trip");
             assert_eq!(String::from_utf8(back.to_json()).expect("utf8"), *t);
         }
+    }
+
+    #[test]
+    fn package_versions_compare_across_dpkg_rpm_and_file_names() {
+        for installed in [
+            "2.0-10000.2072",
+            "2.0.10000.2072.Ubuntu.14.04",
+            "2.0-10000.2072.el7",
+            " 2.0.10000.2072\n",
+        ] {
+            assert!(version_matches("2.0-10000.2072", installed), "{installed}");
+        }
+        for installed in ["2.0-10000.2071", "2.0-10000.20721", "2.0-10000.2072.1", "2.0-10000", ""]
+        {
+            assert!(!version_matches("2.0-10000.2072", installed), "{installed}");
+        }
+        assert!(!version_matches("", "1"));
     }
 
     #[test]

@@ -120,7 +120,17 @@ async fn provisioning_objects_through_the_gateway() {
 #[tokio::test]
 async fn expired_token_means_one_relogin() {
     let (_c, gw) = setup().await;
-    let api = client(&gw, PASSWORD, trusted(&gw));
+    // Built as the executor does from a `ClusterAccess::Gateway` step: password by reference.
+    let config = GatewayConfig::from_step(
+        &gw.endpoint(),
+        "admin",
+        &scaleio::SecretRef::Env("PW".into()),
+        &trusted(&gw),
+        |k| (k == "PW").then(|| PASSWORD.to_owned()),
+    )
+    .expect("secret resolves");
+    assert!(!format!("{config:?}").contains(PASSWORD), "the password never prints");
+    let api = Gateway::new(config).expect("client");
     api.systems().await.expect("systems");
     gw.expire_tokens().expect("expire");
     let systems = api.systems().await.expect("after expiry");
