@@ -128,7 +128,7 @@ pub struct ScliCommand {
 }
 
 impl ScliCommand {
-    fn new(op: Op, program: &'static str) -> Self {
+    fn of(op: Op, program: &'static str) -> Self {
         Self { op, program, args: Vec::new() }
     }
 
@@ -264,7 +264,7 @@ fn judge(op: Op, argv: &[String], exit_code: i32, output: &str) -> Result<ScliDo
 
 /// `scli --create_mdm_cluster --master_mdm_ip <ip> --master_mdm_management_ip <ip> --master_mdm_name <n> --accept_license --approve_certificate`
 pub fn create_mdm_cluster(ip: &str, management_ip: &str, name: &ObjectName) -> ScliCommand {
-    ScliCommand::new(Op::CreateMdmCluster, SCLI)
+    ScliCommand::of(Op::CreateMdmCluster, SCLI)
         .arg("--create_mdm_cluster")
         .opt("--master_mdm_ip", ip)
         .opt("--master_mdm_management_ip", management_ip)
@@ -275,7 +275,7 @@ pub fn create_mdm_cluster(ip: &str, management_ip: &str, name: &ObjectName) -> S
 
 /// `scli [--mdm_ip <ip>] --login --username <u> --password ***`
 pub fn login(mdm_ip: Option<&str>, username: &str, password: &Secret) -> ScliCommand {
-    ScliCommand::new(Op::Login, SCLI)
+    ScliCommand::of(Op::Login, SCLI)
         .mdm(mdm_ip)
         .arg("--login")
         .opt("--username", username)
@@ -284,7 +284,7 @@ pub fn login(mdm_ip: Option<&str>, username: &str, password: &Secret) -> ScliCom
 
 /// `scli [--mdm_ip <ip>] --set_password --old_password *** --new_password ***`
 pub fn set_password(mdm_ip: Option<&str>, old: &Secret, new: &Secret) -> ScliCommand {
-    ScliCommand::new(Op::SetPassword, SCLI)
+    ScliCommand::of(Op::SetPassword, SCLI)
         .mdm(mdm_ip)
         .arg("--set_password")
         .secret("--old_password", old)
@@ -299,7 +299,7 @@ pub fn add_standby_mdm(
     management_ip: Option<&str>,
     name: &ObjectName,
 ) -> ScliCommand {
-    let mut c = ScliCommand::new(Op::AddStandbyMdm, SCLI)
+    let mut c = ScliCommand::of(Op::AddStandbyMdm, SCLI)
         .mdm(mdm_ip)
         .arg("--add_standby_mdm")
         .opt("--new_mdm_ip", ip)
@@ -320,7 +320,7 @@ pub fn switch_to_3_node(
     slaves: &[ObjectName],
     tbs: &[ObjectName],
 ) -> ScliCommand {
-    ScliCommand::new(Op::SwitchClusterMode, SCLI)
+    ScliCommand::of(Op::SwitchClusterMode, SCLI)
         .mdm(mdm_ip)
         .arg("--switch_cluster_mode")
         .opt("--cluster_mode", "3_node")
@@ -330,7 +330,7 @@ pub fn switch_to_3_node(
 
 /// `scli --rename_system --new_name <n>`
 pub fn rename_system(mdm_ip: Option<&str>, name: &ObjectName) -> ScliCommand {
-    ScliCommand::new(Op::RenameSystem, SCLI)
+    ScliCommand::of(Op::RenameSystem, SCLI)
         .mdm(mdm_ip)
         .arg("--rename_system")
         .opt("--new_name", name.as_str())
@@ -338,7 +338,7 @@ pub fn rename_system(mdm_ip: Option<&str>, name: &ObjectName) -> ScliCommand {
 
 /// `scli --add_protection_domain --protection_domain_name <pd>`
 pub fn add_protection_domain(mdm_ip: Option<&str>, pd: &ObjectName) -> ScliCommand {
-    ScliCommand::new(Op::AddProtectionDomain, SCLI)
+    ScliCommand::of(Op::AddProtectionDomain, SCLI)
         .mdm(mdm_ip)
         .arg("--add_protection_domain")
         .opt("--protection_domain_name", pd.as_str())
@@ -346,7 +346,7 @@ pub fn add_protection_domain(mdm_ip: Option<&str>, pd: &ObjectName) -> ScliComma
 
 /// `scli --add_storage_pool --protection_domain_name <pd> --storage_pool_name <sp>`
 pub fn add_storage_pool(mdm_ip: Option<&str>, pd: &ObjectName, sp: &ObjectName) -> ScliCommand {
-    ScliCommand::new(Op::AddStoragePool, SCLI)
+    ScliCommand::of(Op::AddStoragePool, SCLI)
         .mdm(mdm_ip)
         .arg("--add_storage_pool")
         .opt("--protection_domain_name", pd.as_str())
@@ -362,7 +362,7 @@ pub fn add_sds(
     name: &ObjectName,
     devices: &[(DevicePath, ObjectName)],
 ) -> ScliCommand {
-    let mut c = ScliCommand::new(Op::AddSds, SCLI)
+    let mut c = ScliCommand::of(Op::AddSds, SCLI)
         .mdm(mdm_ip)
         .arg("--add_sds")
         .opt("--sds_ip", ip)
@@ -384,7 +384,7 @@ pub fn add_sds_device(
     sp: &ObjectName,
     device: &DevicePath,
 ) -> ScliCommand {
-    ScliCommand::new(Op::AddSdsDevice, SCLI)
+    ScliCommand::of(Op::AddSdsDevice, SCLI)
         .mdm(mdm_ip)
         .arg("--add_sds_device")
         .opt("--sds_ip", sds_ip)
@@ -395,22 +395,22 @@ pub fn add_sds_device(
 
 /// `scli --query_cluster` (works without login on the MDM host).
 pub fn query_cluster(mdm_ip: Option<&str>) -> ScliCommand {
-    ScliCommand::new(Op::QueryCluster, SCLI).mdm(mdm_ip).arg("--query_cluster")
+    ScliCommand::of(Op::QueryCluster, SCLI).mdm(mdm_ip).arg("--query_cluster")
 }
 
 /// `scli --query_all_sds`
 pub fn query_all_sds(mdm_ip: Option<&str>) -> ScliCommand {
-    ScliCommand::new(Op::QueryAllSds, SCLI).mdm(mdm_ip).arg("--query_all_sds")
+    ScliCommand::of(Op::QueryAllSds, SCLI).mdm(mdm_ip).arg("--query_all_sds")
 }
 
 /// `scli --query_all`
 pub fn query_all(mdm_ip: Option<&str>) -> ScliCommand {
-    ScliCommand::new(Op::QueryAll, SCLI).mdm(mdm_ip).arg("--query_all")
+    ScliCommand::of(Op::QueryAll, SCLI).mdm(mdm_ip).arg("--query_all")
 }
 
 /// `drv_cfg --add_mdm --ip <a>,<b> --file /bin/emc/scaleio/drv_cfg.txt`
 pub fn drv_cfg_add_mdm(mdm_ips: &[String]) -> ScliCommand {
-    ScliCommand::new(Op::DrvCfgAddMdm, DRV_CFG)
+    ScliCommand::of(Op::DrvCfgAddMdm, DRV_CFG)
         .arg("--add_mdm")
         .opt("--ip", &mdm_ips.join(","))
         .opt("--file", DRV_CFG_FILE)
@@ -418,12 +418,12 @@ pub fn drv_cfg_add_mdm(mdm_ips: &[String]) -> ScliCommand {
 
 /// `drv_cfg --query_mdms`
 pub fn drv_cfg_query_mdms() -> ScliCommand {
-    ScliCommand::new(Op::DrvCfgQueryMdms, DRV_CFG).arg("--query_mdms")
+    ScliCommand::of(Op::DrvCfgQueryMdms, DRV_CFG).arg("--query_mdms")
 }
 
 /// `drv_cfg --query_guid`
 pub fn drv_cfg_query_guid() -> ScliCommand {
-    ScliCommand::new(Op::DrvCfgQueryGuid, DRV_CFG).arg("--query_guid")
+    ScliCommand::of(Op::DrvCfgQueryGuid, DRV_CFG).arg("--query_guid")
 }
 
 // ------------------------------------------------------------------------------------------------
