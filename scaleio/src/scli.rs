@@ -393,6 +393,20 @@ pub fn add_sds_device(
         .opt("--device_path", device.as_str())
 }
 
+/// The first logins of a new cluster, in order: log in with the initial password `admin`, set
+/// the admin password, log in again with it (`--set_password` ends the session). Run after
+/// `--create_mdm_cluster`; when `--query_cluster` shows the cluster already existed, skip to a
+/// plain [`login`] with the admin password instead (a failed login with it while the initial one
+/// works means the sequence was interrupted after creation).
+pub fn first_login_sequence(mdm_ip: Option<&str>, admin_password: &Secret) -> [ScliCommand; 3] {
+    let initial = Secret::new(INITIAL_ADMIN_PASSWORD);
+    [
+        login(mdm_ip, "admin", &initial),
+        set_password(mdm_ip, &initial, admin_password),
+        login(mdm_ip, "admin", admin_password),
+    ]
+}
+
 /// `scli --query_cluster` (works without login on the MDM host).
 pub fn query_cluster(mdm_ip: Option<&str>) -> ScliCommand {
     ScliCommand::of(Op::QueryCluster, SCLI).mdm(mdm_ip).arg("--query_cluster")

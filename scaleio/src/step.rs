@@ -1124,6 +1124,89 @@ mod tests {
     }
 
     #[test]
+    fn example_preflight_result_as_json() {
+        let r = ResultEnvelope::new(StepResult {
+            changed: false,
+            outcome: Outcome::Preflight(PreflightFacts {
+                hostname: "agent-1".into(),
+                ips: vec!["10.0.0.4".into()],
+                os: OsFacts {
+                    id: "ubuntu".into(),
+                    version_id: "14.04".into(),
+                    family: Some(OsFamily::Debian),
+                },
+                kernel: "4.4.0-38-generic".into(),
+                boot_id: "5f0c1e2a-9d7b-4c1e-8a51-3b2f6d7e8c90".into(),
+                init_system: InitSystem::Sysv,
+                devices: DeviceSurvey {
+                    free: vec![crate::devices::FreeDevice {
+                        path: DevicePath::new("/dev/xvdf").expect("path"),
+                        size_bytes: 107_374_182_400,
+                    }],
+                    refused: vec![crate::devices::RefusedDevice {
+                        path: "/dev/xvda".into(),
+                        reason: "in use by xvda1".into(),
+                    }],
+                },
+                packages: vec![InstalledPackage {
+                    name: "emc-scaleio-sds".into(),
+                    version: "2.0.10000.2072.Ubuntu.14.04".into(),
+                }],
+                java_version: None,
+                mesos_version: Some("1.0.1".into()),
+            }),
+            transcript_sha256: Some("9f2c".into()),
+        });
+        let json: serde_json::Value = serde_json::from_slice(&r.to_json()).expect("json");
+        expect_test::expect![[r#"
+            {
+              "result": {
+                "changed": false,
+                "outcome": {
+                  "boot_id": "5f0c1e2a-9d7b-4c1e-8a51-3b2f6d7e8c90",
+                  "devices": {
+                    "free": [
+                      {
+                        "path": "/dev/xvdf",
+                        "size_bytes": 107374182400
+                      }
+                    ],
+                    "refused": [
+                      {
+                        "path": "/dev/xvda",
+                        "reason": "in use by xvda1"
+                      }
+                    ]
+                  },
+                  "hostname": "agent-1",
+                  "init_system": "sysv",
+                  "ips": [
+                    "10.0.0.4"
+                  ],
+                  "kernel": "4.4.0-38-generic",
+                  "kind": "preflight",
+                  "mesos_version": "1.0.1",
+                  "os": {
+                    "family": "debian",
+                    "id": "ubuntu",
+                    "version_id": "14.04"
+                  },
+                  "packages": [
+                    {
+                      "name": "emc-scaleio-sds",
+                      "version": "2.0.10000.2072.Ubuntu.14.04"
+                    }
+                  ]
+                },
+                "transcript_sha256": "9f2c"
+              },
+              "version": 1
+            }"#]]
+        .assert_eq(&serde_json::to_string_pretty(&json).expect("pretty"));
+        assert_eq!(ResultEnvelope::from_json(&r.to_json()).expect("back"), r);
+    }
+
+    #[test]
     fn every_kind_is_listed() {
         let all = [
             Step::Preflight(Preflight::default()),

@@ -406,3 +406,51 @@ fn yum(root: &Path, args: &[&str]) -> ToolOutput {
     }
     out(format!("Installed:\n{}\n\nComplete!\n", installed.join("\n")))
 }
+
+/// The names the multi-call `host-tools` binary answers to.
+pub const TOOL_NAMES: &[&str] =
+    &["uname", "lsblk", "systemctl", "service", "reboot", "shutdown", "apt-get", "yum"];
+
+/// Makes `bin_dir` a directory to put first on a simulated host's `PATH`: a symlink per tool name
+/// to the `host-tools` binary, and `scli` to the `scli` stand-in. Existing links are replaced.
+pub fn install_tools(bin_dir: &Path, host_tools: &Path, scli: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(bin_dir)?;
+    let links = TOOL_NAMES.iter().map(|n| (*n, host_tools)).chain(std::iter::once(("scli", scli)));
+    for (name, target) in links {
+        let link = bin_dir.join(name);
+        match fs::remove_file(&link) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::os::unix::fs::symlink(target, &link)?;
+    }
+    Ok(())
+}
+
+/// Lays out a fresh simulated host: hostname, running kernel, a boot id, an empty dpkg database
+/// (`var/lib/dpkg/{status,available,info,updates}`, as the real `dpkg --root` needs), and
+/// registers its IP in the cluster model at `state`.
+pub fn prepare_host(
+    root: &Path,
+    hostname: &str,
+    ip: &str,
+    kernel: &str,
+    state: &Path,
+) -> std::io::Result<()> {
+    fs::create_dir_all(root.join("etc/standin"))?;
+    fs::write(root.join("etc/hostname"), format!("{hostname}\n"))?;
+    fs::write(root.join("etc/standin/kernel"), format!("{kernel}\n"))?;
+    let dir = root.join("proc/sys/kernel/random");
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join("boot_id"), format!("{}\n", uuid::Uuid::new_v4()))?;
+    let dpkg = root.join("var/lib/dpkg");
+    fs::create_dir_all(dpkg.join("info"))?;
+    fs::create_dir_all(dpkg.join("updates"))?;
+    for f in ["status", "available"] {
+        if !dpkg.join(f).exists() {
+            fs::write(dpkg.join(f), "")?;
+        }
+    }
+    super::model::Model::register_host(state, ip, root).map_err(std::io::Error::other)
+}

@@ -3,7 +3,11 @@
 use std::path::Path;
 
 use scaleio::devices::{DeviceRules, parse_lsblk, survey};
-use testkit::standins::host::{ToolOutput, complete_reboot, reboot_requested, recorded, run};
+use testkit::standins::host::{
+    TOOL_NAMES, ToolOutput, complete_reboot, install_tools, prepare_host, reboot_requested,
+    recorded, run,
+};
+use testkit::standins::model::Model;
 
 fn tool(root: &Path, argv: &[&str]) -> ToolOutput {
     run(&argv.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(), root)
@@ -118,4 +122,24 @@ fn packages_kernel_and_reboot() {
     let out = tool(root, &["yum", "-y", "install", "zip"]);
     assert!(out.stdout.ends_with("Complete!\n"), "{}", out.stdout);
     assert_eq!(tool(root, &["yum", "-y", "install", "zip"]).stdout, "Nothing to do\n");
+}
+
+#[test]
+fn prepared_host_and_tool_links() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("h1");
+    let state = dir.path().join("cluster.json");
+    prepare_host(&root, "agent-1", "10.0.0.1", "3.13.0-24-generic", &state).expect("prepare");
+    assert_eq!(tool(&root, &["uname", "-n"]).stdout, "agent-1\n");
+    assert_eq!(tool(&root, &["uname", "-r"]).stdout, "3.13.0-24-generic\n");
+    assert!(root.join("var/lib/dpkg/status").is_file());
+    assert_eq!(Model::load(&state).expect("model").ip_of_root(&root).as_deref(), Some("10.0.0.1"));
+
+    let bin = dir.path().join("bin");
+    install_tools(&bin, Path::new("/opt/host-tools"), Path::new("/opt/scli")).expect("links");
+    install_tools(&bin, Path::new("/opt/host-tools"), Path::new("/opt/scli")).expect("again");
+    for name in TOOL_NAMES {
+        assert_eq!(std::fs::read_link(bin.join(name)).expect("link"), Path::new("/opt/host-tools"));
+    }
+    assert_eq!(std::fs::read_link(bin.join("scli")).expect("link"), Path::new("/opt/scli"));
 }

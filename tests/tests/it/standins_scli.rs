@@ -75,9 +75,9 @@ pub(crate) const PASSWORD: &str = "Scaleio123";
 pub(crate) fn build_cluster(c: &Cluster) {
     let pw = Secret::new(PASSWORD);
     judge(c, "h1", &scli::create_mdm_cluster("10.0.0.1", "10.0.0.1", &n("mdm1"))).expect("create");
-    judge(c, "h1", &scli::login(None, "admin", &Secret::new("admin"))).expect("first login");
-    judge(c, "h1", &scli::set_password(None, &Secret::new("admin"), &pw)).expect("set password");
-    judge(c, "h1", &scli::login(None, "admin", &pw)).expect("login");
+    for cmd in scli::first_login_sequence(None, &pw) {
+        judge(c, "h1", &cmd).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    }
     judge(
         c,
         "h1",
