@@ -17,7 +17,8 @@ pub fn lsblk_argv() -> Vec<String> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRules {
-    /// Smallest accepted device, bytes (ScaleIO refuses devices under 90 GB; tests use less).
+    /// Smallest accepted device, bytes (default 90 GiB, the ScaleIO 2.0 minimum, as the stand-in
+    /// enforces it; tests may use less).
     pub min_size_bytes: u64,
     /// If set, only these paths are accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,7 +27,7 @@ pub struct DeviceRules {
 
 impl Default for DeviceRules {
     fn default() -> Self {
-        Self { min_size_bytes: 90 * 1000 * 1000 * 1000, allow: None }
+        Self { min_size_bytes: 90 * 1024 * 1024 * 1024, allow: None }
     }
 }
 
