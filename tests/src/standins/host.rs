@@ -1,5 +1,5 @@
 //! Host tool stand-ins for a simulated host (`uname`, `lsblk`, `systemctl`, `service`, `reboot`,
-//! `shutdown`, `apt-get`, `yum`): one multi-call binary dispatching on its invocation name. Each
+//! `shutdown`, `apt-get`, `yum`, and the SDC's `drv_cfg`): one multi-call binary dispatching on its invocation name. Each
 //! appends its argv (one JSON array per line) to [`ARGV_LOG`] under the host root.
 //!
 //! Host state lives under the root: `etc/standin/kernel` (running kernel, `uname -r`),
@@ -75,6 +75,9 @@ pub fn run(argv: &[String], root: &Path) -> ToolOutput {
         }
         "apt-get" => apt_get(root, &args),
         "yum" => yum(root, &args),
+        "drv_cfg" => {
+            drv_cfg(root, &args, std::env::var_os(super::STATE_ENV).map(PathBuf::from).as_deref())
+        }
         other => fail(127, format!("host stand-in: unknown tool name `{other}`\n")),
     }
 }
@@ -454,3 +457,92 @@ pub fn prepare_host(
     }
     super::model::Model::register_host(state, ip, root).map_err(std::io::Error::other)
 }
+
+/// The SDC's `drv_cfg` (needs the SDC package: `opt/emc/scaleio/sdc` under the root). With
+/// `state` (the cluster model), `--add_mdm` also registers this host's SDC with the MDM, as the
+/// real SDC does when it connects.
+pub fn drv_cfg(root: &Path, args: &[&str], state: Option<&Path>) -> ToolOutput {
+    if !root.join("opt/emc/scaleio/sdc").is_dir() {
+        return fail(1, "Failed to open kernel device /dev/scini: No such file or directory\n");
+    }
+    let cfg = root.join("bin/emc/scaleio/drv_cfg.txt");
+    let guid_file = root.join("etc/standin/sdc_guid");
+    let guid = match read_trim(guid_file.clone()) {
+        Some(g) => g,
+        None => {
+            let g = uuid::Uuid::new_v4().to_string();
+            if let Err(e) = fs::create_dir_all(root.join("etc/standin"))
+                .and_then(|()| fs::write(&guid_file, &g))
+            {
+                return fail(1, format!("drv_cfg stand-in: {e}\n"));
+            }
+            g
+        }
+    };
+    let configured: Vec<String> = fs::read_to_string(&cfg)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("mdm "))
+        .flat_map(|ips| ips.split(',').map(|s| s.trim().to_owned()))
+        .filter(|s| !s.is_empty())
+        .collect();
+    match args {
+        ["--query_guid"] => out(format!("{guid}\n")),
+        ["--query_mdms"] => {
+            if configured.is_empty() {
+                return out("Retrieved 0 mdm(s)\n");
+            }
+            let ips: Vec<String> =
+                configured.iter().enumerate().map(|(i, ip)| format!("[{i}]-{ip}")).collect();
+            out(format!(
+                "Retrieved 1 mdm(s)\nMDM-ID 0000000000000000 SDC ID 0000000000000000 INSTALLATION ID 0000000000000000 IPs {}\n",
+                ips.join(" ")
+            ))
+        }
+        ["--add_mdm", "--ip", ips, "--file", file] | ["--add_mdm", "--file", file, "--ip", ips] => {
+            if Path::new(file) != Path::new(crate::standins::host::DRV_CFG_FILE) {
+                return fail(1, format!("drv_cfg stand-in: unexpected --file {file}\n"));
+            }
+            let wanted: Vec<String> = ips.split(',').map(|s| s.trim().to_owned()).collect();
+            if wanted.iter().any(|ip| ip.parse::<std::net::Ipv4Addr>().is_err()) {
+                return fail(1, format!("Invalid IP list {ips}\n"));
+            }
+            if wanted == configured {
+                return fail(1, "MDM already configured\n");
+            }
+            if let Err(e) = fs::create_dir_all(root.join("bin/emc/scaleio"))
+                .and_then(|()| fs::write(&cfg, format!("mdm {}\n", wanted.join(","))))
+            {
+                return fail(1, format!("drv_cfg stand-in: {e}\n"));
+            }
+            if let Some(state) = state {
+                let registered = super::model::Model::update(state, |m| {
+                    let ip = m.ip_of_root(root).unwrap_or_default();
+                    let id = m.new_id();
+                    if let Some(sys) = m.system.as_mut() {
+                        if sys.all_mdms().any(|x| wanted.contains(&x.ip))
+                            && !sys.sdcs.iter().any(|c| c.guid.eq_ignore_ascii_case(&guid))
+                        {
+                            sys.sdcs.push(super::model::Sdc {
+                                id,
+                                guid: guid.to_ascii_uppercase(),
+                                ip,
+                            });
+                        }
+                    }
+                });
+                if let Err(e) = registered {
+                    return fail(1, format!("drv_cfg stand-in: {e}\n"));
+                }
+            }
+            out("Successfully configured MDM\n")
+        }
+        _ => fail(
+            1,
+            "drv_cfg stand-in: supported: --query_guid | --query_mdms | --add_mdm --ip <ips> --file <file>\n",
+        ),
+    }
+}
+
+/// Where `drv_cfg` keeps the MDM list.
+pub const DRV_CFG_FILE: &str = "/bin/emc/scaleio/drv_cfg.txt";

@@ -143,3 +143,42 @@ fn prepared_host_and_tool_links() {
     }
     assert_eq!(std::fs::read_link(bin.join("scli")).expect("link"), Path::new("/opt/scli"));
 }
+
+#[test]
+fn drv_cfg_points_the_sdc_and_registers_it() {
+    use scaleio::scli;
+    let c = crate::standins_scli::four_hosts();
+    crate::standins_scli::build_cluster(&c);
+    let root = c.root("h4");
+    let cmd = scli::drv_cfg_add_mdm(&["10.0.0.1".into(), "10.0.0.2".into()]);
+    let argv = cmd.argv();
+    let run_it = |argv: &[String]| {
+        testkit::standins::host::drv_cfg(
+            &root,
+            &argv[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+            Some(&c.state),
+        )
+    };
+    let out = run_it(&argv);
+    assert_eq!(
+        (out.exit_code, out.stderr.as_str()),
+        (1, "Failed to open kernel device /dev/scini: No such file or directory\n")
+    );
+    std::fs::create_dir_all(root.join("opt/emc/scaleio/sdc")).expect("sdc");
+    let out = run_it(&argv);
+    assert_eq!(
+        cmd.outcome(out.exit_code, &out.stdout),
+        Ok(scli::ScliDone::Done { object_id: None })
+    );
+    let again = run_it(&argv);
+    assert_eq!(cmd.outcome(again.exit_code, &again.stderr), Ok(scli::ScliDone::AlreadyDone));
+    let q = run_it(&scli::drv_cfg_query_mdms().argv());
+    assert_eq!(scli::parse_drv_cfg_query_mdms(&q.stdout), ["10.0.0.1", "10.0.0.2"]);
+    let guid = scli::parse_drv_cfg_query_guid(&run_it(&scli::drv_cfg_query_guid().argv()).stdout)
+        .expect("guid");
+    let sys = Model::load(&c.state).expect("model").system.expect("system");
+    assert_eq!(
+        sys.sdcs.iter().map(|s| (s.guid.as_str(), s.ip.as_str())).collect::<Vec<_>>(),
+        [(guid.as_str(), "10.0.0.4")]
+    );
+}
