@@ -2,3 +2,4 @@
 //! shared by the end-to-end tests.
 
 pub mod bins;
+pub mod standins;

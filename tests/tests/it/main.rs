@@ -1,1 +1,5 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
+
+mod standins_gateway;
+mod standins_host;
+mod standins_scli;

@@ -1,0 +1,203 @@
+//! Configuration files rendered from typed values: `/etc/rexray/config.yml`, the REX-Ray scini
+//! dependency (systemd drop-in and SysV init script), the dvdi isolator `modules` JSON, the Mesos
+//! agent flag files `isolation` and `modules`, and the `gatewayUser.properties` key rewrite.
+//! Every renderer is pure and idempotent: rendering its own output again changes nothing.
+
+use crate::secret::Secret;
+use crate::step::{RexraySettings, SystemSelector};
+
+/// REX-Ray configuration file; written mode [`SECRET_FILE_MODE`] (it holds the password).
+pub const REXRAY_CONFIG: &str = "/etc/rexray/config.yml";
+/// Mode of files that hold a secret.
+pub const SECRET_FILE_MODE: u32 = 0o600;
+/// systemd drop-in adding the scini dependency to REX-Ray.
+pub const REXRAY_SCINI_DROPIN: &str = "/etc/systemd/system/rexray.service.d/scini.conf";
+/// SysV init script of REX-Ray.
+pub const REXRAY_INIT_SCRIPT: &str = "/etc/init.d/rexray";
+/// The dvdi module JSON the `modules` flag points at.
+pub const DVDI_MODULES_JSON: &str = "/usr/lib/dvdi-mod.json";
+/// Mesos agent `--isolation` flag file.
+pub const AGENT_ISOLATION_FLAG: &str = "/etc/mesos-slave/isolation";
+/// Mesos agent `--modules` flag file.
+pub const AGENT_MODULES_FLAG: &str = "/etc/mesos-slave/modules";
+/// The gateway's user properties.
+pub const GATEWAY_USER_PROPERTIES: &str =
+    "/opt/emc/scaleio/gateway/webapps/ROOT/WEB-INF/classes/gatewayUser.properties";
+/// The isolator module name.
+pub const DVDI_ISOLATOR: &str = "com_emccode_mesos_DockerVolumeDriverIsolator";
+/// Isolators Mesos uses when `--isolation` is not given; kept when adding ours.
+pub const DEFAULT_ISOLATION: &str = "posix/cpu,posix/mem";
+
+/// A YAML double-quoted scalar (JSON string escaping is valid YAML).
+fn q(s: &str) -> String {
+    serde_json::to_string(s).expect("strings always serialise")
+}
+
+/// Renders `/etc/rexray/config.yml`: one map per module (the original emitted a duplicate
+/// `libstorage:` key in the `mesos` module), `scaleio.version: "2.0"` (the 2.0.1 gateway refuses
+/// `2.0.1`), and the one pool chosen by the topology.
+pub fn rexray_config(s: &RexraySettings, password: &Secret) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# Written by scaleio-executor; do not edit (rewritten on every install_rexray step).\n",
+    );
+    out.push_str("rexray:\n");
+    out.push_str(&format!("  logLevel: {}\n", q(&s.log_level)));
+    out.push_str("  modules:\n");
+    for (module, socket, extra) in
+        [("default-docker", "docker", false), ("mesos", "mesos", true), ("rexray", "rexray", false)]
+    {
+        out.push_str(&format!("    {module}:\n"));
+        out.push_str("      type: docker\n");
+        out.push_str(&format!(
+            "      host: {}\n",
+            q(&format!("unix:///run/docker/plugins/{socket}.sock"))
+        ));
+        out.push_str("      libstorage:\n");
+        out.push_str("        service: scaleio\n");
+        if extra {
+            out.push_str("        integration:\n          volume:\n            operations:\n              unmount:\n                ignoreUsedCount: true\n");
+        }
+    }
+    out.push_str("libstorage:\n");
+    out.push_str("  service: scaleio\n");
+    out.push_str(
+        "  integration:\n    volume:\n      operations:\n        mount:\n          preempt: true\n",
+    );
+    out.push_str("scaleio:\n");
+    out.push_str(&format!("  endpoint: {}\n", q(&s.gateway_endpoint)));
+    out.push_str(&format!("  insecure: {}\n", s.insecure));
+    out.push_str("  version: \"2.0\"\n");
+    out.push_str(&format!("  thinOrThick: {}\n", q(&s.thin_or_thick)));
+    out.push_str(&format!("  userName: {}\n", q(&s.username)));
+    out.push_str(&format!("  password: {}\n", q(password.expose())));
+    match &s.system {
+        SystemSelector::Name(n) => out.push_str(&format!("  systemName: {}\n", q(n))),
+        SystemSelector::Id(id) => out.push_str(&format!("  systemID: {}\n", q(id))),
+    }
+    out.push_str(&format!("  protectionDomainName: {}\n", q(s.pool.protection_domain.as_str())));
+    out.push_str(&format!("  storagePoolName: {}\n", q(s.pool.storage_pool.as_str())));
+    out
+}
+
+/// The systemd drop-in making REX-Ray start after the scini driver (the original wrote `After=rexray`).
+pub fn rexray_scini_dropin() -> String {
+    "[Unit]\nAfter=scini.service\nWants=scini.service\n".to_owned()
+}
+
+/// Patches REX-Ray's SysV init script so scini starts first: `scini` is appended to the LSB
+/// `Required-Start:` line, and `[ -e /etc/init.d/scini ] && /etc/init.d/scini start` is inserted
+/// before the first line that starts REX-Ray. Blank lines are kept; a patched script is unchanged.
+pub fn rexray_init_with_scini(script: &str) -> String {
+    const START_SCINI: &str = "if [ -e /etc/init.d/scini ]; then /etc/init.d/scini start; fi";
+    let already_started = script.lines().any(|l| l.trim() == START_SCINI);
+    let mut out = String::with_capacity(script.len() + 80);
+    let mut inserted = already_started;
+    for line in script.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        if let Some(idx) = body.find("Required-Start:") {
+            let deps = &body[idx + "Required-Start:".len()..];
+            if !deps.split_whitespace().any(|d| d == "scini") {
+                out.push_str(body);
+                out.push_str(" scini");
+                out.push_str(&line[body.len()..]);
+                continue;
+            }
+        }
+        if !inserted && body.contains("rexray start") && !body.trim_start().starts_with('#') {
+            let indent: String = body.chars().take_while(|c| c.is_whitespace()).collect();
+            out.push_str(&format!("{indent}{START_SCINI}\n"));
+            inserted = true;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// The dvdi `modules` JSON for the isolator library at `so_path`. The `isolator_command`
+/// parameter of the original is dropped: the module never reads it.
+pub fn dvdi_modules_json(so_path: &str) -> String {
+    let v = serde_json::json!({
+        "libraries": [{
+            "file": so_path,
+            "modules": [{ "name": DVDI_ISOLATOR }]
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&v).expect("json values serialise");
+    s.push('\n');
+    s
+}
+
+/// The new `/etc/mesos-slave/isolation` content given the current one (if the file exists):
+/// our isolator appended to what is there, or to Mesos' defaults when nothing is set. Unchanged
+/// if the isolator is already listed.
+pub fn agent_isolation_flag(current: Option<&str>) -> String {
+    let line = current.and_then(|c| c.lines().map(str::trim).find(|l| !l.is_empty())).unwrap_or("");
+    let list: Vec<&str> = line.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if list.contains(&DVDI_ISOLATOR) {
+        return format!("{}\n", list.join(","));
+    }
+    let base = if list.is_empty() { DEFAULT_ISOLATION.to_owned() } else { list.join(",") };
+    format!("{base},{DVDI_ISOLATOR}\n")
+}
+
+/// The agent `modules` flag file is already used for other modules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{AGENT_MODULES_FLAG} already names `{found}`; the agent takes one --modules value\nhint: merge the dvdi library from {DVDI_MODULES_JSON} into that file's JSON, then point {AGENT_MODULES_FLAG} at it"
+)]
+pub struct ModulesFlagTaken {
+    /// What the file says.
+    pub found: String,
+}
+
+/// The new `/etc/mesos-slave/modules` content: `file://<json>`. Refuses to clobber a flag that
+/// points elsewhere (the original truncated it).
+pub fn agent_modules_flag(
+    current: Option<&str>,
+    json_path: &str,
+) -> Result<String, ModulesFlagTaken> {
+    let ours = format!("file://{json_path}");
+    match current.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Ok(format!("{ours}\n")),
+        Some(c) if c == ours || c == json_path => Ok(format!("{ours}\n")),
+        Some(c) => Err(ModulesFlagTaken { found: c.to_owned() }),
+    }
+}
+
+/// Rewrites `gatewayUser.properties`: `mdm.ip.addresses` and `security.bypass_certificate_check`
+/// get exactly the given values (replaced in place, appended if missing); every other line is
+/// kept. Running it again gives the same text (the original's sed prepended IPs each time).
+pub fn gateway_user_properties(
+    current: &str,
+    mdm_ips: &[String],
+    bypass_certificate_check: bool,
+) -> String {
+    let wanted = [
+        ("mdm.ip.addresses", mdm_ips.join(",")),
+        ("security.bypass_certificate_check", bypass_certificate_check.to_string()),
+    ];
+    let mut seen = [false; 2];
+    let mut out = String::with_capacity(current.len() + 64);
+    for line in current.lines() {
+        let key = line.split_once('=').map(|(k, _)| k.trim());
+        match key.and_then(|k| wanted.iter().position(|(w, _)| *w == k)) {
+            Some(i) if !line.trim_start().starts_with('#') => {
+                if !seen[i] {
+                    out.push_str(&format!("{}={}\n", wanted[i].0, wanted[i].1));
+                    seen[i] = true;
+                }
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for (i, (k, v)) in wanted.iter().enumerate() {
+        if !seen[i] {
+            out.push_str(&format!("{k}={v}\n"));
+        }
+    }
+    out
+}
