@@ -2,3 +2,5 @@
 //! and daemon-less OCI images.
 //!
 //! This crate knows nothing about Mesos or ScaleIO provisioning.
+
+pub mod archive;
