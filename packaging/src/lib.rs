@@ -4,3 +4,4 @@
 //! This crate knows nothing about Mesos or ScaleIO provisioning.
 
 pub mod archive;
+pub mod oci;
