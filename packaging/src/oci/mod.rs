@@ -216,6 +216,8 @@ pub struct WrittenImage {
     pub manifest: Digest,
     pub config: Digest,
     pub layers: Vec<WrittenLayer>,
+    /// The mtime of every file in the layers (and in the docker archive).
+    pub source_date_epoch: u64,
 }
 
 /// Build the layers of `def` and write its OCI image layout into `dir` (absent or empty).
@@ -274,7 +276,9 @@ pub fn build_image(
         exposed_ports: def.exposed_ports.clone(),
         created,
     };
-    write_layout(dir, &def.name, &inputs.tag, &config, layers)
+    let mut image = write_layout(dir, &def.name, &inputs.tag, &config, layers)?;
+    image.source_date_epoch = inputs.source_date_epoch;
+    Ok(image)
 }
 
 fn relative(path: &str) -> &str {
@@ -299,7 +303,9 @@ pub struct ImageConfig {
     pub created: String,
 }
 
-/// Write an OCI image layout (linux/amd64) into `dir`, which must be absent or empty.
+/// Write an OCI image layout (linux/amd64) into `dir`, which must be absent or empty. The layers
+/// carry their own mtime; the returned `source_date_epoch` is [`crate::archive::DEFAULT_MTIME`]
+/// (set it before [`write_docker_archive`] to date that tar's entries otherwise).
 pub fn write_layout(
     dir: &Path,
     name: &str,
@@ -379,6 +385,7 @@ pub fn write_layout(
         manifest: manifest_digest,
         config: config_digest,
         layers: written,
+        source_date_epoch: crate::archive::DEFAULT_MTIME,
     })
 }
 
@@ -433,7 +440,7 @@ pub fn write_docker_archive(image: &WrittenImage, out: &Path) -> Result<Digest, 
         "RepoTags": [format!("{}:{}", image.name, image.tag)],
         "Layers": image.layers.iter().map(|l| blob(l.blob)).collect::<Vec<_>>(),
     }]);
-    let mut archive = ArchiveBuilder::new(0);
+    let mut archive = ArchiveBuilder::new(image.source_date_epoch);
     archive
         .add_file("manifest.json", false, Source::Bytes(to_bytes(&manifest)))
         .map_err(archive_err)?;

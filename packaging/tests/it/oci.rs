@@ -113,9 +113,17 @@ fn skopeo_reads_the_layout_and_the_docker_archive() {
     );
     let config = json(&run("skopeo", &["inspect", "--config", &archive], tmp.path()).stdout);
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
-    let listing = run("tar", &["-tf", "out/scaleio-scheduler.tar"], tmp.path()).stdout;
-    let listing = String::from_utf8(listing).unwrap();
-    assert!(listing.lines().any(|l| l == "manifest.json"), "{listing}");
+    let listing = run(
+        "tar",
+        &["--numeric-owner", "--full-time", "-tvf", "out/scaleio-scheduler.tar"],
+        tmp.path(),
+    );
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let manifest_line = listing.lines().find(|l| l.ends_with(" manifest.json")).unwrap();
+    assert!(
+        manifest_line.contains(" 0/0 ") && manifest_line.contains("2023-11-14 22:13:20"),
+        "{listing}"
+    );
     let manifest = run("tar", &["-xOf", "out/scaleio-scheduler.tar", "manifest.json"], tmp.path());
     let manifest = json(&manifest.stdout);
     assert_eq!(manifest[0]["RepoTags"], serde_json::json!([format!("scaleio-scheduler:{TAG}")]));
