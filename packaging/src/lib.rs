@@ -2,3 +2,6 @@
 //! and daemon-less OCI images.
 //!
 //! This crate knows nothing about Mesos or ScaleIO provisioning.
+
+pub mod archive;
+pub mod oci;
