@@ -2,3 +2,7 @@
 //! and daemon-less OCI images.
 //!
 //! This crate knows nothing about Mesos or ScaleIO provisioning.
+
+pub mod catalog;
+
+pub use catalog::{Artifact, Catalog, Component, InputError, Lock, Pin, Platform, Sha256};
