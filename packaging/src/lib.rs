@@ -6,3 +6,4 @@
 pub mod catalog;
 
 pub use catalog::{Artifact, Catalog, Component, InputError, Lock, Pin, Platform, Sha256};
+pub mod fetch;
