@@ -3,7 +3,8 @@
 //!
 //! This crate knows nothing about Mesos or ScaleIO provisioning.
 
+pub mod archive;
 pub mod catalog;
+pub mod fetch;
 
 pub use catalog::{Artifact, Catalog, Component, InputError, Lock, Pin, Platform, Sha256};
-pub mod fetch;

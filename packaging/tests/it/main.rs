@@ -1,1 +1,3 @@
 //! Integration tests of the packaging crate: one binary, one module per subject.
+
+mod archive;
