@@ -8,3 +8,8 @@ pub mod catalog;
 pub mod fetch;
 
 pub use catalog::{Artifact, Catalog, Component, InputError, Lock, Pin, Platform, Sha256};
+pub mod bundle;
+pub mod reader;
+
+pub use bundle::{Manifest, ManifestArtifact, WrittenBundle};
+pub use reader::{VerifyError, extract_bundle, verify_bundle_file, verify_extracted};
