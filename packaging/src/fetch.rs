@@ -154,7 +154,7 @@ fn render_failures(failures: &[SourceFailure], offline: bool) -> String {
         out.push_str(&format!("\n  - {}: {}", f.source, f.reason));
     }
     if failures.is_empty() {
-        out.push_str("\n  - no source to try");
+        out.push_str("\n  - not cached, and no mirror holds it");
     }
     if offline {
         out.push_str("\n  (URLs not tried: --offline; hint: add --mirror DIR holding the file, or drop --offline)");

@@ -1,20 +1,376 @@
 //! `cargo xtask bundle`: Fetch, verify and pack third-party artifacts into reproducible bundles.
+//!
+//! Data (bundle paths and digests, new pins) goes to stdout, progress and errors to stderr.
+//! Exit codes: 0 ok, 1 failure, 2 usage (including a malformed catalog or lock; nothing is
+//! fetched then).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use packaging::bundle::{WrittenBundle, write_bundle, write_index};
+use packaging::catalog::{Artifact, Catalog, InputError, Lock, Pin, Platform};
+use packaging::fetch::{FetchConfig, Fetched, Progress, fetch_pinned, fetch_unpinned};
 use xshell::Shell;
+
+/// Exit code for usage errors, malformed catalogs and locks (as clap uses for bad flags).
+pub const EXIT_USAGE: i32 = 2;
 
 /// Fetch, verify and pack third-party artifacts into reproducible bundles.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = false)]
 pub struct Bundle {
-    /// Arguments for the command (it is not yet available).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    sources: Sources,
+    /// Build only this platform's bundle (repeatable; default: every platform in the catalog).
+    #[arg(long = "platform", value_name = "P")]
+    platforms: Vec<String>,
+    /// Directory for bundles, sidecars and bundles.json.
+    #[arg(long, value_name = "DIR", default_value = "target/bundles")]
+    out: PathBuf,
+    /// Print this process's peak resident memory (VmHWM) on stderr at the end (for benchmarks).
+    #[arg(long, hide = true)]
+    print_peak_rss: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Download (or take from a mirror) unpinned artifacts and pin their sha256 and size in the
+    /// lock: the only place where trust on first use happens.
+    Lock {
+        /// Re-pin this artifact even if it is pinned (repeatable).
+        #[arg(long = "update", value_name = "NAME")]
+        update: Vec<String>,
+    },
+    /// Check bundle files: layout rules and every digest.
+    Verify {
+        /// Bundle `.tar.gz` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Where artifacts come from; shared by `bundle` and `bundle lock`.
+#[derive(Debug, clap::Args)]
+struct Sources {
+    /// The artifact catalog.
+    #[arg(long, global = true, value_name = "F", default_value = "packaging/catalog.toml")]
+    catalog: PathBuf,
+    /// The lock with pinned digests and sizes.
+    #[arg(long, global = true, value_name = "F", default_value = "packaging/catalog.lock")]
+    lock: PathBuf,
+    /// A directory holding artifacts as DIR/<file> or DIR/sha256/<hex>; searched before URLs (repeatable).
+    #[arg(long = "mirror", global = true, value_name = "DIR")]
+    mirrors: Vec<PathBuf>,
+    /// The artifact cache (entries in DIR/artifacts-v1/sha256/<hex>).
+    #[arg(long, global = true, value_name = "DIR", default_value = "target/artifact-cache")]
+    cache: PathBuf,
+    /// Never use the network: cache and mirrors only.
+    #[arg(long, global = true)]
+    offline: bool,
+}
+
+impl Sources {
+    fn fetch_config(&self, root: &Path) -> FetchConfig {
+        let mut config = FetchConfig::new(root.join(&self.cache));
+        config.mirrors = self.mirrors.iter().map(|m| root.join(m)).collect();
+        config.offline = self.offline;
+        config
+    }
 }
 
 impl Bundle {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let root = sh.current_dir();
+        let print_peak = self.print_peak_rss;
+        let result = match self.command {
+            None => build(&root, &self.sources, &self.platforms, &root.join(&self.out)),
+            Some(Sub::Lock { update }) => lock(&root, &self.sources, &update),
+            Some(Sub::Verify { files }) => verify(&root, &files),
+        };
+        if print_peak {
+            if let Some(kib) = peak_rss_kib() {
+                eprintln!("peak-rss-kib: {kib}");
+            }
+        }
+        if let Err(err) = &result {
+            if err.downcast_ref::<InputError>().is_some()
+                || err.downcast_ref::<UsageError>().is_some()
+            {
+                eprintln!("error: {err:#}");
+                std::process::exit(EXIT_USAGE);
+            }
+        }
+        result
+    }
+}
+
+/// A bad flag value found after parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn load(root: &Path, sources: &Sources) -> anyhow::Result<(Catalog, Lock)> {
+    let catalog = Catalog::load(&root.join(&sources.catalog))?;
+    let lock = Lock::load(&root.join(&sources.lock))?;
+    Ok((catalog, lock))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn build(
+    root: &Path,
+    sources: &Sources,
+    platform_flags: &[String],
+    out: &Path,
+) -> anyhow::Result<()> {
+    let (catalog, lock) = load(root, sources)?;
+    lock.check_against(&catalog)?;
+    let available = catalog.platforms();
+    let platforms: Vec<Platform> = if platform_flags.is_empty() {
+        available.clone()
+    } else {
+        let mut chosen = BTreeSet::new();
+        for flag in platform_flags {
+            let p: Platform =
+                flag.parse().map_err(|msg| UsageError(format!("--platform: {msg}")))?;
+            if !available.contains(&p) {
+                let names: Vec<&str> = available.iter().map(|p| p.as_str()).collect();
+                return Err(UsageError(format!(
+                    "--platform {p}: the catalog has no artifact for it; its platforms are: {}",
+                    names.join(", ")
+                ))
+                .into());
+            }
+            chosen.insert(p);
+        }
+        chosen.into_iter().collect()
+    };
+    if platforms.is_empty() {
+        return Err(
+            UsageError(format!("{} names no platform to bundle", catalog.path.display())).into()
+        );
+    }
+
+    // Every artifact needed, once, each with its pin.
+    let mut needed: BTreeMap<&str, &Artifact> = BTreeMap::new();
+    for p in &platforms {
+        for a in catalog.artifacts_for(*p) {
+            needed.insert(&a.name, a);
+        }
+    }
+    let unpinned: Vec<&str> = needed.keys().copied().filter(|n| lock.pin(n).is_none()).collect();
+    if !unpinned.is_empty() {
+        let updates: Vec<String> = unpinned.iter().map(|n| format!("--update {n}")).collect();
         anyhow::bail!(
-            "`cargo xtask bundle` is not yet available (arguments given: {:?})",
-            self.args
+            "{} artifact(s) not pinned in {}: {}\nhint: run `cargo xtask bundle lock {}` (add --mirror DIR if you hold the files)",
+            unpinned.len(),
+            lock.path.display(),
+            unpinned.join(", "),
+            updates.join(" ")
+        );
+    }
+    let items: Vec<(Artifact, Pin)> = needed
+        .values()
+        .map(|a| ((*a).clone(), lock.pin(&a.name).expect("checked above")))
+        .collect();
+    let mtime = packaging::archive::source_date_epoch()?;
+
+    let progress = progress();
+    let fetched =
+        runtime()?.block_on(fetch_pinned(&sources.fetch_config(root), &items, progress.clone()))?;
+    let by_name: BTreeMap<&str, &Fetched> = fetched.iter().map(|f| (f.name.as_str(), f)).collect();
+
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let jobs: Vec<(Platform, Vec<(Artifact, Fetched)>)> = platforms
+        .iter()
+        .map(|p| {
+            let items = catalog
+                .artifacts_for(*p)
+                .into_iter()
+                .map(|a| (a.clone(), by_name[a.name.as_str()].clone()))
+                .collect();
+            (*p, items)
+        })
+        .collect();
+    let results: Vec<anyhow::Result<WrittenBundle>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(p, items)| {
+                let release = catalog.release.as_str();
+                let progress = progress.clone();
+                scope.spawn(move || {
+                    progress.packing(*p);
+                    let bundle = write_bundle(out, release, *p, items, mtime)
+                        .with_context(|| format!("cannot write the {p} bundle"));
+                    progress.packed(*p);
+                    bundle
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bundle thread panicked"))))
+            .collect()
+    });
+    let bundles = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    write_index(out, &bundles)?;
+    progress.clear();
+    for b in &bundles {
+        println!("{}  {}", b.sha256, out.join(&b.file).display());
+    }
+    Ok(())
+}
+
+fn lock(root: &Path, sources: &Sources, update: &[String]) -> anyhow::Result<()> {
+    let (catalog, mut lock) = load(root, sources)?;
+    for name in update {
+        if catalog.get(name).is_none() {
+            return Err(UsageError(format!(
+                "--update {name}: no artifact of that name in {}",
+                catalog.path.display()
+            ))
+            .into());
+        }
+    }
+    lock.retain_catalog(&catalog);
+    let targets: Vec<Artifact> = catalog
+        .artifacts
+        .iter()
+        .filter(|a| lock.pin(&a.name).is_none() || update.contains(&a.name))
+        .cloned()
+        .collect();
+    if !targets.is_empty() {
+        let progress = progress();
+        let fetched = runtime()?.block_on(fetch_unpinned(
+            &sources.fetch_config(root),
+            &targets,
+            progress.clone(),
+        ))?;
+        progress.clear();
+        for f in &fetched {
+            let old = lock.pin(&f.name);
+            lock.set(&f.name, f.pin);
+            let note = match old {
+                Some(old) if old != f.pin => format!(" (was {} {})", old.sha256, old.size),
+                _ => String::new(),
+            };
+            println!("{}  {}  {} bytes  from {}{note}", f.pin.sha256, f.name, f.pin.size, f.source);
+        }
+    } else {
+        eprintln!("every artifact is pinned; use --update NAME to re-pin one");
+    }
+    let path = root.join(&sources.lock);
+    packaging::bundle::write_atomic(&path, lock.render(&catalog).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn verify(root: &Path, files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for file in files {
+        let path = root.join(file);
+        match packaging::reader::verify_bundle_file(&path) {
+            Ok(m) => println!(
+                "ok  {}  {} {}: {} artifacts",
+                file.display(),
+                m.release,
+                m.platform,
+                m.artifacts.len()
+            ),
+            Err(err) => {
+                failed += 1;
+                eprintln!("FAILED  {}: {:#}", file.display(), anyhow::Error::from(err));
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} bundle(s) failed verification", files.len());
+    }
+    Ok(())
+}
+
+/// Progress bars on a terminal, nothing otherwise.
+struct Bars {
+    multi: Option<indicatif::MultiProgress>,
+    bars: Mutex<BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+fn progress() -> Arc<Bars> {
+    let multi = std::io::stderr().is_terminal().then(indicatif::MultiProgress::new);
+    Arc::new(Bars { multi, bars: Mutex::new(BTreeMap::new()) })
+}
+
+impl Bars {
+    fn bar(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> indicatif::ProgressBar,
+    ) -> Option<indicatif::ProgressBar> {
+        let multi = self.multi.as_ref()?;
+        let mut bars = self.bars.lock().ok()?;
+        Some(bars.entry(key.to_owned()).or_insert_with(|| multi.add(make())).clone())
+    }
+
+    fn packing(&self, p: Platform) {
+        if let Some(bar) = self.bar(&format!("pack {p}"), indicatif::ProgressBar::new_spinner) {
+            bar.set_message(format!("packing {p} bundle"));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
+
+    fn packed(&self, p: Platform) {
+        if let Some(bar) = self.bar(&format!("pack {p}"), indicatif::ProgressBar::new_spinner) {
+            bar.finish_with_message(format!("packed {p} bundle"));
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn started(&self, artifact: &str, size: Option<u64>) {
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg:30} {bytes:>10}/{total_bytes:10} {wide_bar}",
         )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        if let Some(bar) = self.bar(artifact, || indicatif::ProgressBar::new(0).with_style(style)) {
+            bar.set_message(artifact.to_owned());
+            bar.set_length(size.unwrap_or(0));
+            bar.set_position(0);
+        }
+    }
+
+    fn advanced(&self, artifact: &str, bytes: u64) {
+        if let Some(bar) = self.bar(artifact, indicatif::ProgressBar::hidden) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finished(&self, artifact: &str) {
+        if let Some(bar) = self.bar(artifact, indicatif::ProgressBar::hidden) {
+            bar.finish();
+        }
     }
 }
