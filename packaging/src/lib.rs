@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod fetch;
 
 pub use catalog::{Artifact, Catalog, Component, InputError, Lock, Pin, Platform, Sha256};
+pub mod build;
 pub mod bundle;
 pub mod reader;
 

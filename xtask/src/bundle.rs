@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use packaging::bundle::{WrittenBundle, write_bundle, write_index};
-use packaging::catalog::{Artifact, Catalog, InputError, Lock, Pin, Platform};
-use packaging::fetch::{FetchConfig, Fetched, Progress, fetch_pinned, fetch_unpinned};
+use packaging::build::{BuildProgress, build_bundles};
+use packaging::catalog::{Artifact, Catalog, InputError, Lock, Platform};
+use packaging::fetch::{FetchConfig, Progress, fetch_unpinned};
 use xshell::Shell;
 
 /// Exit code for usage errors, malformed catalogs and locks (as clap uses for bad flags).
@@ -169,70 +169,20 @@ fn build(
         );
     }
 
-    // Every artifact needed, once, each with its pin.
-    let mut needed: BTreeMap<&str, &Artifact> = BTreeMap::new();
-    for p in &platforms {
-        for a in catalog.artifacts_for(*p) {
-            needed.insert(&a.name, a);
-        }
-    }
-    let unpinned: Vec<&str> = needed.keys().copied().filter(|n| lock.pin(n).is_none()).collect();
-    if !unpinned.is_empty() {
-        let updates: Vec<String> = unpinned.iter().map(|n| format!("--update {n}")).collect();
-        anyhow::bail!(
-            "{} artifact(s) not pinned in {}: {}\nhint: run `cargo xtask bundle lock {}` (add --mirror DIR if you hold the files)",
-            unpinned.len(),
-            lock.path.display(),
-            unpinned.join(", "),
-            updates.join(" ")
-        );
-    }
-    let items: Vec<(Artifact, Pin)> = needed
-        .values()
-        .map(|a| ((*a).clone(), lock.pin(&a.name).expect("checked above")))
-        .collect();
     let mtime = packaging::archive::source_date_epoch()?;
-
     let progress = progress();
-    let fetched =
-        runtime()?.block_on(fetch_pinned(&sources.fetch_config(root), &items, progress.clone()))?;
-    let by_name: BTreeMap<&str, &Fetched> = fetched.iter().map(|f| (f.name.as_str(), f)).collect();
-
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let jobs: Vec<(Platform, Vec<(Artifact, Fetched)>)> = platforms
-        .iter()
-        .map(|p| {
-            let items = catalog
-                .artifacts_for(*p)
-                .into_iter()
-                .map(|a| (a.clone(), by_name[a.name.as_str()].clone()))
-                .collect();
-            (*p, items)
-        })
-        .collect();
-    let results: Vec<anyhow::Result<WrittenBundle>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .iter()
-            .map(|(p, items)| {
-                let release = catalog.release.as_str();
-                let progress = progress.clone();
-                scope.spawn(move || {
-                    progress.packing(*p);
-                    let bundle = write_bundle(out, release, *p, items, mtime)
-                        .with_context(|| format!("cannot write the {p} bundle"));
-                    progress.packed(*p);
-                    bundle
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bundle thread panicked"))))
-            .collect()
-    });
-    let bundles = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    write_index(out, &bundles)?;
+    let config = sources.fetch_config(root);
+    let bundles = runtime()?.block_on(build_bundles(
+        &catalog,
+        &lock,
+        &platforms,
+        &config,
+        out,
+        mtime,
+        progress.clone(),
+    ));
     progress.clear();
+    let bundles = bundles?;
     for b in &bundles {
         println!("{}  {}", b.sha256, out.join(&b.file).display());
     }
@@ -328,7 +278,9 @@ impl Bars {
         let mut bars = self.bars.lock().ok()?;
         Some(bars.entry(key.to_owned()).or_insert_with(|| multi.add(make())).clone())
     }
+}
 
+impl BuildProgress for Bars {
     fn packing(&self, p: Platform) {
         if let Some(bar) = self.bar(&format!("pack {p}"), indicatif::ProgressBar::new_spinner) {
             bar.set_message(format!("packing {p} bundle"));
@@ -341,7 +293,9 @@ impl Bars {
             bar.finish_with_message(format!("packed {p} bundle"));
         }
     }
+}
 
+impl Bars {
     fn clear(&self) {
         if let Some(multi) = &self.multi {
             let _ = multi.clear();
