@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::archive::{ArchiveBuilder, ArchiveError, Source};
+use crate::archive::{ArchiveBuilder, ArchiveError, HashingWriter, Source, TarGzDigests};
 use crate::catalog::{Artifact, Component, Platform, Sha256};
 use crate::fetch::Fetched;
 
@@ -232,6 +232,25 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
     staged.publish(dest)
 }
 
+/// Gzip level of bundles. Bundles hold packages that are compressed already (`.deb`, `.rpm`),
+/// where higher levels spend several times the CPU to save well under a percent; level 1 keeps
+/// the bundle step faster than merely hashing and tarring the inputs with `tar -czf`.
+pub const GZIP_LEVEL: u32 = 1;
+
+/// [`ArchiveBuilder::write_tar_gz`] at [`GZIP_LEVEL`]: the same gzip header (no name, mtime 0)
+/// and the same digests, so the output is just as reproducible.
+fn write_tar_gz<W: std::io::Write>(
+    builder: ArchiveBuilder,
+    out: W,
+) -> Result<(W, TarGzDigests), ArchiveError> {
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(HashingWriter::new(out), flate2::Compression::new(GZIP_LEVEL));
+    let (gz, tar) = builder.write_tar(gz)?;
+    let (out, gz) = gz.finish().map_err(ArchiveError::Write)?.finish();
+    Ok((out, TarGzDigests { tar, gz }))
+}
+
 /// Builds the manifest of a `platform` bundle from catalog artifacts and their verified files.
 pub fn manifest(
     release: &str,
@@ -313,7 +332,7 @@ pub fn write_bundle(
     };
     let file = std::fs::File::create(&staged.path).map_err(io_err(&staged.path))?;
     let (writer, digests) =
-        builder.write_tar_gz(BufWriter::with_capacity(1 << 20, file)).map_err(archive_err)?;
+        write_tar_gz(builder, BufWriter::with_capacity(1 << 20, file)).map_err(archive_err)?;
     writer.into_inner().map_err(|e| e.into_error()).map_err(io_err(&staged.path))?;
     let sha256 = Sha256::from_bytes(digests.gz.sha256);
     let name = file_name(release, platform, &sha256);

@@ -98,15 +98,18 @@ impl Bundle {
             }
         }
         if let Err(err) = &result {
-            if err.downcast_ref::<InputError>().is_some()
-                || err.downcast_ref::<UsageError>().is_some()
-            {
+            if is_usage(err) {
                 eprintln!("error: {err:#}");
                 std::process::exit(EXIT_USAGE);
             }
         }
         result
     }
+}
+
+/// Whether `err` is a usage error (exit code 2): a bad flag, catalog or lock.
+fn is_usage(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<InputError>().is_some() || err.downcast_ref::<UsageError>().is_some()
 }
 
 /// A bad flag value found after parsing (exit code 2).
@@ -326,5 +329,106 @@ impl Progress for Bars {
         if let Some(bar) = self.bar(artifact, indicatif::ProgressBar::hidden) {
             bar.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(dir: &Path) -> Sources {
+        Sources {
+            catalog: dir.join("catalog.toml"),
+            lock: dir.join("catalog.lock"),
+            mirrors: Vec::new(),
+            cache: dir.join("cache"),
+            offline: false,
+        }
+    }
+
+    fn catalog_text(url: &str) -> String {
+        format!(
+            "release = \"1\"\n\n[[artifact]]\nname = \"pkg\"\ncomponent = \"sdc\"\nplatform = \"rhel7\"\nversion = \"1\"\nfile = \"pkg.rpm\"\nurls = [\"{url}\"]\n"
+        )
+    }
+
+    #[test]
+    fn a_malformed_lock_or_catalog_is_a_usage_error_and_touches_no_network() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}/pkg.rpm", listener.local_addr().expect("addr"));
+        std::fs::write(dir.path().join("catalog.toml"), catalog_text(&url)).expect("write");
+        let bad_lock = "[[artifact]]\nname = \"pkg\"\nsha256 = \"abc\"\nsize = 3\n";
+        std::fs::write(dir.path().join("catalog.lock"), bad_lock).expect("write");
+        let out = dir.path().join("out");
+        let err = build(dir.path(), &sources(dir.path()), &[], &out).expect_err("bad hex");
+        assert!(is_usage(&err), "{err:#}");
+        let lock_path = dir.path().join("catalog.lock");
+        assert!(
+            format!("{err:#}").starts_with(&format!("{}:3: bad sha256", lock_path.display())),
+            "{err:#}"
+        );
+        let err = lock(dir.path(), &sources(dir.path()), &[]).expect_err("lock refuses it too");
+        assert!(is_usage(&err), "{err:#}");
+
+        let dup = format!(
+            "{}{}",
+            catalog_text(&url),
+            catalog_text(&url).replace("release = \"1\"\n", "")
+        );
+        std::fs::write(dir.path().join("catalog.toml"), dup).expect("write");
+        std::fs::remove_file(&lock_path).expect("rm");
+        let err = build(dir.path(), &sources(dir.path()), &[], &out).expect_err("duplicate");
+        assert!(
+            is_usage(&err) && format!("{err:#}").contains(":12: duplicate artifact name"),
+            "{err:#}"
+        );
+
+        let err = build(dir.path(), &sources(dir.path()), &["sles12".into()], &out)
+            .expect_err("platform");
+        assert!(is_usage(&err), "{err:#}");
+        assert!(
+            matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "nothing may connect"
+        );
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn lock_from_a_mirror_then_an_offline_build_that_verifies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("catalog.toml"),
+            catalog_text("https://example.invalid/pkg.rpm"),
+        )
+        .expect("write");
+        let mirror = dir.path().join("mirror");
+        std::fs::create_dir_all(&mirror).expect("mkdir");
+        std::fs::write(mirror.join("pkg.rpm"), b"rpm bytes").expect("write");
+        let mut src = sources(dir.path());
+        src.mirrors = vec![mirror.clone()];
+        src.offline = true;
+
+        let out = dir.path().join("out");
+        let err = build(dir.path(), &src, &[], &out).expect_err("unpinned");
+        assert!(format!("{err:#}").contains("cargo xtask bundle lock --update pkg"), "{err:#}");
+
+        lock(dir.path(), &src, &[]).expect("lock from the mirror");
+        let written = Lock::load(&dir.path().join("catalog.lock")).expect("lock parses");
+        let pin = written.pin("pkg").expect("pinned");
+        assert_eq!(pin.size, 9);
+        assert_eq!(pin.sha256, packaging::Sha256::of(b"rpm bytes"));
+
+        std::fs::remove_dir_all(&mirror).expect("rm mirror");
+        build(dir.path(), &src, &[], &out).expect("the cache makes the second run offline");
+        let bundles: Vec<PathBuf> = std::fs::read_dir(&out)
+            .expect("out")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
+            .collect();
+        assert_eq!(bundles.len(), 1);
+        verify(dir.path(), &bundles).expect("the bundle verifies");
     }
 }

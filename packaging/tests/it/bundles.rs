@@ -38,6 +38,10 @@ fn make_mirror(dir: &Path, order: &[usize], mode: u32, mtime_offset: i64) -> Pat
         let when = std::time::SystemTime::UNIX_EPOCH
             + std::time::Duration::from_secs((1_600_000_000 + mtime_offset) as u64);
         std::fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
+        if mode == 0o775 {
+            // Another owner where we may change it (as root); the bundle must not show it.
+            let _ = std::os::unix::fs::chown(&path, Some(1000), Some(1000));
+        }
     }
     dir.to_path_buf()
 }
