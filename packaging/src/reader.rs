@@ -343,6 +343,19 @@ pub fn extract_bundle(archive: &Path, dest: &Path) -> Result<PathBuf, VerifyErro
     Ok(final_dir)
 }
 
+/// The fixed gzip header fields: magic, deflate, no file name (FNAME flag clear), mtime 0.
+fn check_gzip_header(path: &Path) -> Result<(), VerifyError> {
+    let mut header = [0u8; 10];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header)).map_err(io_err(path))?;
+    if header[..3] != [0x1f, 0x8b, 8] {
+        return Err(VerifyError::Layout("not a gzip (deflate) file".into()));
+    }
+    if header[3] & 0x08 != 0 || header[4..8] != [0, 0, 0, 0] {
+        return Err(VerifyError::Layout("the gzip header carries a file name or an mtime".into()));
+    }
+    Ok(())
+}
+
 /// Verifies a bundle `.tar.gz` without extracting it: the gzip header (no name, mtime 0), every
 /// layout rule (one top directory, parents before children in sorted order, only regular files
 /// and directories, uid/gid 0 with empty names, modes 0644/0755, one mtime), every digest, the
@@ -351,17 +364,8 @@ pub fn verify_bundle_file(path: &Path) -> Result<Manifest, VerifyError> {
     let (file_digest, _, _) = hash_reader(std::fs::File::open(path).map_err(io_err(path))?, false)
         .map_err(io_err(path))?;
     let file = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut gz = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
-    // Reading a first byte makes the decoder parse the gzip header.
-    let mut first = [0u8; 0];
-    gz.read(&mut first).map_err(io_err(path))?;
-    if let Some(h) = gz.header() {
-        if h.filename().is_some() || h.mtime() != 0 {
-            return Err(VerifyError::Layout(
-                "the gzip header carries a file name or an mtime".into(),
-            ));
-        }
-    }
+    check_gzip_header(path)?;
+    let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
     let mut tar = tar::Archive::new(gz);
     let mut top: Option<String> = None;
     let mut previous: Option<String> = None;

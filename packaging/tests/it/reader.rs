@@ -183,6 +183,21 @@ async fn verify_bundle_file_refuses_a_renamed_or_recompressed_bundle() {
     std::fs::copy(&archive, &renamed).unwrap();
     let err = verify_bundle_file(&renamed).unwrap_err().to_string();
     assert!(err.contains("does not carry the bundle's digest"), "{err}");
+    // The same tar behind a gzip header that names a file is refused.
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&archive).unwrap()),
+        &mut tar,
+    )
+    .unwrap();
+    let named = dir.path().join("named.tar.gz");
+    let mut gz = flate2::GzBuilder::new()
+        .filename("bundle.tar")
+        .write(std::fs::File::create(&named).unwrap(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap();
+    let err = verify_bundle_file(&named).unwrap_err().to_string();
+    assert!(err.contains("the gzip header carries a file name or an mtime"), "{err}");
     // A hand-made archive with the right files but a foreign owner and mode is refused.
     let sandbox = dir.path().join("sb");
     std::fs::create_dir_all(&sandbox).unwrap();
