@@ -178,3 +178,55 @@ async fn gnu_tar_and_bsdtar_extract_bundles_that_pass_sha256sum_and_verification
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unprivileged_user_extracts_a_readable_verifiable_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (out, bundles) =
+        build(dir.path(), make_mirror(&dir.path().join("m"), &[0, 1, 2, 3, 4], 0o644, 0), 0).await;
+    let archive = out.join(&bundles[1].file).display().to_string();
+    for tool in ["tar", "bsdtar"] {
+        let dest = dir.path().join(format!("user-{tool}"));
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o777)).unwrap();
+        // As root, drop to `nobody` the way an agent runs a task as its user.
+        let as_nobody =
+            ["--reuid=65534", "--regid=65534", "--clear-groups", tool, "-xzf", &archive];
+        let is_root =
+            std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        if is_root.unwrap_or(false) {
+            run("setpriv", &as_nobody, &dest);
+        } else {
+            run(tool, &as_nobody[3..], &dest);
+        }
+        let bundle_dir = dest.join("scaleio-bundle-9.9-test-rhel7");
+        if is_root.unwrap_or(false) {
+            let owner = std::os::unix::fs::MetadataExt::uid(
+                &std::fs::metadata(bundle_dir.join("manifest.json")).unwrap(),
+            );
+            assert_eq!(owner, 65534, "{tool}: extracted by nobody, not as the archive's uid 0");
+        }
+        for entry in walk(&bundle_dir) {
+            let meta = std::fs::symlink_metadata(&entry).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            let want = if meta.is_dir() { 0o755 } else { 0o644 };
+            assert_eq!(mode, want, "{tool}: {} has mode {mode:o}", entry.display());
+        }
+        verify_extracted(&bundle_dir).expect("the user's tree verifies");
+        run("sha256sum", &["-c", "SHA256SUMS"], &bundle_dir);
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
