@@ -193,15 +193,15 @@ async fn an_unprivileged_user_extracts_a_readable_verifiable_tree() {
         // As root, drop to `nobody` the way an agent runs a task as its user.
         let as_nobody =
             ["--reuid=65534", "--regid=65534", "--clear-groups", tool, "-xzf", &archive];
-        let is_root =
-            std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
-        if is_root.unwrap_or(false) {
+        let is_root = std::fs::metadata("/proc/self")
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        if is_root {
             run("setpriv", &as_nobody, &dest);
         } else {
             run(tool, &as_nobody[3..], &dest);
         }
         let bundle_dir = dest.join("scaleio-bundle-9.9-test-rhel7");
-        if is_root.unwrap_or(false) {
+        if is_root {
             let owner = std::os::unix::fs::MetadataExt::uid(
                 &std::fs::metadata(bundle_dir.join("manifest.json")).unwrap(),
             );
