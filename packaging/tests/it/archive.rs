@@ -8,17 +8,23 @@ use std::process::{Command, Output};
 
 use packaging::archive::{ArchiveBuilder, ArchiveError, Digest, Source};
 
-/// The one command constructor of this test binary: argv only, `LC_ALL=C`, output captured.
-pub(crate) fn run(program: &str, args: &[&str], cwd: &Path) -> Output {
+/// The one command constructor of this test binary: argv only, explicit working directory,
+/// `LC_ALL=C` and `TZ=UTC`, output captured.
+pub(crate) fn output(program: &str, args: &[&str], cwd: &Path) -> Output {
     #[expect(clippy::disallowed_methods, reason = "the one command constructor")]
     let mut command = Command::new(program);
-    let output = command
+    command
         .args(args)
         .current_dir(cwd)
         .env("LC_ALL", "C")
         .env("TZ", "UTC")
         .output()
-        .unwrap_or_else(|err| panic!("cannot start `{program}`: {err}"));
+        .unwrap_or_else(|err| panic!("cannot start `{program}`: {err}"))
+}
+
+/// Run a program that must succeed; its output.
+pub(crate) fn run(program: &str, args: &[&str], cwd: &Path) -> Output {
+    let output = output(program, args, cwd);
     assert!(
         output.status.success(),
         "`{program} {}` failed ({}):\n{}{}",

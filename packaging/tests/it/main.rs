@@ -4,5 +4,6 @@ mod archive;
 mod bundles;
 mod fetch;
 mod fixture;
+mod oci;
 mod reader;
 mod server;
