@@ -107,12 +107,16 @@ async fn every_url_is_tried_in_order_and_the_error_lists_each_reason() {
     assert_eq!(seen.iter().filter(|s| s.path == "gone.pkg").count(), 1, "a 404 is not retried");
     assert_eq!(seen.iter().filter(|s| s.path == "down.pkg").count(), 3, "a 503 is retried");
 
-    // A good third URL after them wins.
+    // A mismatching URL is not retried; a good one after it wins.
+    let mut wrong = data.clone();
+    wrong[0] ^= 1;
+    let corrupt = server.route("corrupt.pkg", Route { data: wrong, ..Route::default() });
     let good = server.route("good.pkg", Route { data: data.clone(), ..Route::default() });
-    let item = item.urls(&[missing, down, good.clone()]);
+    let item = item.urls(&[missing, down, corrupt, good.clone()]);
     let fetched = fetch(dir.path(), &item).await.unwrap();
     assert_eq!(fetched.source, good);
     assert_eq!(std::fs::read(&fetched.path).unwrap(), data);
+    assert_eq!(server.seen().iter().filter(|s| s.path == "corrupt.pkg").count(), 1);
 }
 
 #[tokio::test]
