@@ -1,4 +1,9 @@
 //! Integration tests of the packaging crate: one binary, one module per subject.
 
 mod archive;
+mod bundles;
+mod fetch;
+mod fixture;
 mod oci;
+mod reader;
+mod server;

@@ -1,0 +1,453 @@
+//! The reader side of bundles: safe extraction, verification of an extracted bundle directory
+//! (what the executor runs on what the Mesos fetcher unpacked), and verification of a `.tar.gz`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component as PathComponent, Path, PathBuf};
+
+use sha2::Digest as _;
+
+use crate::bundle::{ARTIFACTS_DIR, MANIFEST, MANIFEST_FORMAT, Manifest, SHA256SUMS};
+use crate::catalog::Sha256;
+
+/// Largest `manifest.json` or `SHA256SUMS` accepted.
+const MAX_METADATA: u64 = 4 << 20;
+
+/// Why a bundle (archive or extracted directory) is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Reading the archive or directory failed.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// What was being read.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An archive entry that must never be extracted.
+    #[error("unsafe archive entry {entry:?}: {reason}")]
+    UnsafeEntry {
+        /// The entry path as stored.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A symlink in an extracted bundle (the Mesos fetcher creates them as stored).
+    #[error("{} is a symlink to {target:?}; a bundle holds no links (refusing it)", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: String,
+    },
+    /// The bundle's structure is not what the format requires.
+    #[error("bad bundle layout: {0}")]
+    Layout(String),
+    /// `manifest.json` does not parse.
+    #[error("bad {MANIFEST}")]
+    Manifest(#[source] serde_json::Error),
+    /// A file is not what the manifest says.
+    #[error(
+        "{file}: expected sha256 {expected} ({expected_size} bytes), found {actual} ({actual_size} bytes)"
+    )]
+    Digest {
+        /// The file, relative to the bundle directory.
+        file: String,
+        /// From the manifest.
+        expected: Sha256,
+        /// From the manifest.
+        expected_size: u64,
+        /// What is there.
+        actual: Sha256,
+        /// What is there.
+        actual_size: u64,
+    },
+    /// A file the manifest names is absent.
+    #[error("{0} is listed in the manifest but missing")]
+    Missing(String),
+    /// A file the manifest does not name is present.
+    #[error("{0} is not listed in the manifest")]
+    Extra(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> VerifyError + '_ {
+    move |source| VerifyError::Io { path: path.to_path_buf(), source }
+}
+
+/// What every bundle check compares: files (relative to the bundle directory) with digests.
+struct Contents {
+    files: BTreeMap<String, (Sha256, u64)>,
+    manifest: Option<Vec<u8>>,
+    sums: Option<Vec<u8>>,
+}
+
+/// Checks collected contents against the manifest they contain; `dir` is the top directory name.
+fn check_contents(dir: &str, contents: Contents) -> Result<Manifest, VerifyError> {
+    let manifest_bytes = contents.manifest.ok_or_else(|| VerifyError::Missing(MANIFEST.into()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(VerifyError::Manifest)?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(VerifyError::Layout(format!(
+            "manifest format {} is not supported (expected {MANIFEST_FORMAT})",
+            manifest.format
+        )));
+    }
+    if dir != manifest.dir_name() {
+        return Err(VerifyError::Layout(format!(
+            "top directory is {dir:?}, the manifest says {:?}",
+            manifest.dir_name()
+        )));
+    }
+    let sums = contents.sums.ok_or_else(|| VerifyError::Missing(SHA256SUMS.into()))?;
+    if sums != manifest.sha256sums(&manifest_bytes) {
+        return Err(VerifyError::Layout(format!("{SHA256SUMS} does not match {MANIFEST}")));
+    }
+    let mut files = contents.files;
+    for a in &manifest.artifacts {
+        let rel = format!("{ARTIFACTS_DIR}/{}", a.file);
+        let Some((actual, actual_size)) = files.remove(&rel) else {
+            return Err(VerifyError::Missing(rel));
+        };
+        if (actual, actual_size) != (a.sha256, a.size) {
+            return Err(VerifyError::Digest {
+                file: rel,
+                expected: a.sha256,
+                expected_size: a.size,
+                actual,
+                actual_size,
+            });
+        }
+    }
+    if let Some(extra) = files.into_keys().next() {
+        return Err(VerifyError::Extra(extra));
+    }
+    Ok(manifest)
+}
+
+fn hash_reader(mut r: impl Read, keep: bool) -> std::io::Result<(Sha256, u64, Option<Vec<u8>>)> {
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    let mut kept = keep.then(Vec::new);
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        if let Some(k) = kept.as_mut() {
+            if total > MAX_METADATA {
+                return Err(std::io::Error::other("metadata file too large"));
+            }
+            k.extend_from_slice(&buf[..n]);
+        }
+    }
+    Ok((Sha256::from_bytes(hasher.finalize().into()), total, kept))
+}
+
+/// Verifies an extracted bundle directory (`…/scaleio-bundle-<release>-<platform>`): every file's
+/// size and SHA-256 against `manifest.json`, `SHA256SUMS` consistent with it, no missing or extra
+/// file, and no symlink, device, FIFO or setuid/setgid file anywhere. Returns the manifest.
+pub fn verify_extracted(dir: &Path) -> Result<Manifest, VerifyError> {
+    let top = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| {
+            VerifyError::Layout(format!("{} has no usable directory name", dir.display()))
+        })?
+        .to_owned();
+    let meta = std::fs::symlink_metadata(dir).map_err(io_err(dir))?;
+    if meta.file_type().is_symlink() {
+        let target =
+            std::fs::read_link(dir).map_or_else(|_| "?".into(), |t| t.display().to_string());
+        return Err(VerifyError::Symlink { path: dir.to_path_buf(), target });
+    }
+    let mut contents = Contents { files: BTreeMap::new(), manifest: None, sums: None };
+    walk(dir, dir, &mut contents)?;
+    check_contents(&top, contents)
+}
+
+fn walk(root: &Path, dir: &Path, contents: &mut Contents) -> Result<(), VerifyError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io_err(dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(io_err(&path))?;
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target =
+                std::fs::read_link(&path).map_or_else(|_| "?".into(), |t| t.display().to_string());
+            return Err(VerifyError::Symlink { path, target });
+        }
+        if ft.is_dir() {
+            if rel != ARTIFACTS_DIR {
+                return Err(VerifyError::Extra(format!("{rel}/")));
+            }
+            walk(root, &path, contents)?;
+            continue;
+        }
+        if !ft.is_file() {
+            return Err(VerifyError::Layout(format!(
+                "{rel} is not a regular file (device, FIFO or socket)"
+            )));
+        }
+        if meta.permissions().mode() & 0o7000 != 0 {
+            return Err(VerifyError::Layout(format!(
+                "{rel} has mode {:o}: setuid, setgid and sticky bits are refused",
+                meta.permissions().mode() & 0o7777
+            )));
+        }
+        let keep = rel == MANIFEST || rel == SHA256SUMS;
+        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        let (digest, size, kept) = hash_reader(file, keep).map_err(io_err(&path))?;
+        match rel.as_str() {
+            MANIFEST => contents.manifest = kept,
+            SHA256SUMS => contents.sums = kept,
+            _ => {
+                contents.files.insert(rel, (digest, size));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks one archive entry path: relative, no `.`/`..`, no empty components; returns it
+/// without a trailing `/`.
+fn entry_path(raw: &[u8]) -> Result<String, VerifyError> {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let unsafe_entry =
+        |reason: &str| VerifyError::UnsafeEntry { entry: text.clone(), reason: reason.into() };
+    if raw.is_empty() {
+        return Err(unsafe_entry("empty path"));
+    }
+    if raw.starts_with(b"/") {
+        return Err(unsafe_entry("absolute path"));
+    }
+    let trimmed = text.strip_suffix('/').unwrap_or(&text);
+    for c in Path::new(trimmed).components() {
+        match c {
+            PathComponent::Normal(_) => {}
+            PathComponent::ParentDir => return Err(unsafe_entry("`..` component")),
+            _ => return Err(unsafe_entry("`.`, root or prefix component")),
+        }
+    }
+    if trimmed.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(unsafe_entry("empty, `.` or `..` component"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Checks an entry's type and mode; returns whether it is a directory.
+fn entry_kind(path: &str, header: &tar::Header) -> Result<bool, VerifyError> {
+    let unsafe_entry = |reason: String| VerifyError::UnsafeEntry { entry: path.to_owned(), reason };
+    let mode = header.mode().map_err(|e| unsafe_entry(format!("bad mode: {e}")))?;
+    if mode & 0o7000 != 0 {
+        return Err(unsafe_entry(format!(
+            "mode {:o} has setuid, setgid or sticky bits",
+            mode & 0o7777
+        )));
+    }
+    match header.entry_type() {
+        tar::EntryType::Directory => Ok(true),
+        tar::EntryType::Regular | tar::EntryType::Continuous => Ok(false),
+        tar::EntryType::Symlink | tar::EntryType::Link => {
+            let target = header
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_default();
+            Err(unsafe_entry(format!("link to {target:?}: a bundle holds no links")))
+        }
+        other => Err(unsafe_entry(format!(
+            "entry type {other:?} (devices, FIFOs and others are refused)"
+        ))),
+    }
+}
+
+/// The bundle directory name and the path inside it, for an entry under exactly one top directory.
+fn split_top<'a>(top: &mut Option<String>, path: &'a str) -> Result<Option<&'a str>, VerifyError> {
+    let (first, rest) = match path.split_once('/') {
+        Some((f, r)) => (f, Some(r)),
+        None => (path, None),
+    };
+    match top {
+        Some(t) if t != first => Err(VerifyError::Layout(format!(
+            "second top-level entry {first:?} (besides {t:?}); exactly one is allowed"
+        ))),
+        Some(_) => Ok(rest),
+        None => {
+            *top = Some(first.to_owned());
+            Ok(rest)
+        }
+    }
+}
+
+/// Extracts a bundle `.tar.gz` into `dest` safely, verifies it, and returns the bundle directory.
+///
+/// Refuses absolute paths, `..`, links of any kind, devices, FIFOs and setuid/setgid/sticky
+/// modes, and more than one top-level directory. Extraction happens in a temporary directory
+/// inside `dest`; the bundle directory appears (by rename) only once it verified. Fails if the
+/// bundle directory already exists in `dest`.
+pub fn extract_bundle(archive: &Path, dest: &Path) -> Result<PathBuf, VerifyError> {
+    let staging = dest.join(format!(".bundle-extract-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(io_err(&staging))?;
+    struct Cleanup<'a>(&'a Path);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _cleanup = Cleanup(&staging);
+
+    let file = std::fs::File::open(archive).map_err(io_err(archive))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let mut top = None;
+    for entry in tar.entries().map_err(io_err(archive))? {
+        let mut entry = entry.map_err(io_err(archive))?;
+        let path = entry_path(&entry.path_bytes())?;
+        let is_dir = entry_kind(&path, entry.header())?;
+        split_top(&mut top, &path)?;
+        let target = staging.join(&path);
+        if is_dir {
+            std::fs::create_dir_all(&target).map_err(io_err(&target))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let executable = entry.header().mode().unwrap_or(0) & 0o111 != 0;
+        let mut out = std::fs::File::create(&target).map_err(io_err(&target))?;
+        std::io::copy(&mut entry, &mut out).map_err(io_err(&target))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+            .map_err(io_err(&target))?;
+    }
+    let top = top.ok_or_else(|| VerifyError::Layout("the archive is empty".into()))?;
+    verify_extracted(&staging.join(&top))?;
+    let final_dir = dest.join(&top);
+    if final_dir.exists() {
+        return Err(VerifyError::Layout(format!(
+            "{} already exists; remove it first",
+            final_dir.display()
+        )));
+    }
+    std::fs::rename(staging.join(&top), &final_dir).map_err(io_err(&final_dir))?;
+    Ok(final_dir)
+}
+
+/// The fixed gzip header fields: magic, deflate, no file name (FNAME flag clear), mtime 0.
+fn check_gzip_header(path: &Path) -> Result<(), VerifyError> {
+    let mut header = [0u8; 10];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header)).map_err(io_err(path))?;
+    if header[..3] != [0x1f, 0x8b, 8] {
+        return Err(VerifyError::Layout("not a gzip (deflate) file".into()));
+    }
+    if header[3] & 0x08 != 0 || header[4..8] != [0, 0, 0, 0] {
+        return Err(VerifyError::Layout("the gzip header carries a file name or an mtime".into()));
+    }
+    Ok(())
+}
+
+/// Verifies a bundle `.tar.gz` without extracting it: the gzip header (no name, mtime 0), every
+/// layout rule (one top directory, parents before children in sorted order, only regular files
+/// and directories, uid/gid 0 with empty names, modes 0644/0755, one mtime), every digest, the
+/// file name's digest prefix and, when present, the `.sha256` sidecar. Returns the manifest.
+pub fn verify_bundle_file(path: &Path) -> Result<Manifest, VerifyError> {
+    let (file_digest, _, _) = hash_reader(std::fs::File::open(path).map_err(io_err(path))?, false)
+        .map_err(io_err(path))?;
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    check_gzip_header(path)?;
+    let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+    let mut tar = tar::Archive::new(gz);
+    let mut top: Option<String> = None;
+    let mut previous: Option<String> = None;
+    let mut dirs: Vec<String> = Vec::new();
+    let mut mtime = None;
+    let mut contents = Contents { files: BTreeMap::new(), manifest: None, sums: None };
+    for entry in tar.entries().map_err(io_err(path))? {
+        let entry = entry.map_err(io_err(path))?;
+        let name = entry_path(&entry.path_bytes())?;
+        let header = entry.header();
+        let is_dir = entry_kind(&name, header)?;
+        let rest = split_top(&mut top, &name)?.map(str::to_owned);
+        let layout = |what: String| VerifyError::Layout(format!("{name}: {what}"));
+        if let Some(prev) = &previous {
+            if prev.split('/').cmp(name.split('/')) != std::cmp::Ordering::Less {
+                return Err(layout(format!("entries are not sorted (after {prev:?})")));
+            }
+        }
+        if let Some((parent, _)) = name.rsplit_once('/') {
+            if !dirs.iter().any(|d| d == parent) {
+                return Err(layout(format!("its directory {parent:?} does not come before it")));
+            }
+        }
+        previous = Some(name.clone());
+        if header.uid().ok() != Some(0) || header.gid().ok() != Some(0) {
+            return Err(layout("owner is not uid/gid 0".into()));
+        }
+        let empty = |v: Option<&[u8]>| v.is_none_or(<[u8]>::is_empty);
+        if !empty(header.username_bytes()) || !empty(header.groupname_bytes()) {
+            return Err(layout("user or group name is not empty".into()));
+        }
+        let mode = header.mode().unwrap_or(0);
+        let allowed = if is_dir { mode == 0o755 } else { mode == 0o644 || mode == 0o755 };
+        if !allowed {
+            return Err(layout(format!(
+                "mode {mode:o}; expected 0755 for directories, 0644 or 0755 for files"
+            )));
+        }
+        let m = header.mtime().map_err(|e| layout(format!("bad mtime: {e}")))?;
+        if *mtime.get_or_insert(m) != m {
+            return Err(layout("entries carry different mtimes".into()));
+        }
+        if is_dir {
+            match rest.as_deref() {
+                None | Some(ARTIFACTS_DIR) => dirs.push(name.clone()),
+                Some(other) => return Err(VerifyError::Extra(format!("{other}/"))),
+            }
+            continue;
+        }
+        let Some(rel) = rest else {
+            return Err(layout("a file at the top level; expected one directory".into()));
+        };
+        let keep = rel == MANIFEST || rel == SHA256SUMS;
+        let (digest, size, kept) = hash_reader(entry, keep).map_err(io_err(path))?;
+        match rel.as_str() {
+            MANIFEST => contents.manifest = kept,
+            SHA256SUMS => contents.sums = kept,
+            _ => {
+                contents.files.insert(rel, (digest, size));
+            }
+        }
+    }
+    let top = top.ok_or_else(|| VerifyError::Layout("the archive is empty".into()))?;
+    let manifest = check_contents(&top, contents)?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let expected_name =
+        crate::bundle::file_name(&manifest.release, manifest.platform, &file_digest);
+    if file_name.starts_with(&format!("{top}-")) && file_name != expected_name {
+        return Err(VerifyError::Layout(format!(
+            "file name {file_name:?} does not carry the bundle's digest (expected {expected_name:?})"
+        )));
+    }
+    let sidecar = path.with_file_name(format!("{file_name}.sha256"));
+    if let Ok(text) = std::fs::read_to_string(&sidecar) {
+        let expected = format!("{file_digest}  {file_name}\n");
+        if text != expected {
+            return Err(VerifyError::Layout(format!(
+                "{} says {:?}, expected {expected:?}",
+                sidecar.display(),
+                text.trim_end()
+            )));
+        }
+    }
+    Ok(manifest)
+}
