@@ -1,1 +1,3 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
+
+mod demo_assets;
