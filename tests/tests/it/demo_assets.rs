@@ -758,6 +758,9 @@ fn collect_strings(value: &Value, out: &mut Vec<String>) {
 // The real scheduler accepts the command lines
 // ---------------------------------------------------------------------------------------------
 
+/// The content of the test's password file; it must never show up in the scheduler's output.
+const PASSWORD_IN_TEST: &str = "demo-test-password-7f3a";
+
 /// Values for every placeholder, valid for `--check-config`.
 const SUBSTITUTES: &[(&str, &str)] = &[
     ("{{MASTER_IP}}", "127.0.0.1"),
@@ -801,7 +804,7 @@ fn run_scheduler_cmd(path: &str, extra: &str) -> Output {
     }
     // The password file is a host path on the agents; here it lives in the sandbox.
     let password_file = dir.join("admin-password");
-    std::fs::write(&password_file, "not-a-real-password").expect("write password file");
+    std::fs::write(&password_file, PASSWORD_IN_TEST).expect("write password file");
     std::fs::set_permissions(&password_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .expect("chmod password file");
     let cmd_line = substitute(app["cmd"].as_str().expect("cmd"))
@@ -830,17 +833,24 @@ fn run_scheduler_cmd(path: &str, extra: &str) -> Output {
 
 #[test]
 fn scheduler_accepts_the_flags_in_every_marathon_app() {
-    for path in SCHEDULER_APPS {
+    for (path, mode) in SCHEDULER_APPS.iter().zip(["preconfigured", "full"]) {
         let output = run_scheduler_cmd(path, "");
+        let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
-            "{path}: `scaleio-scheduler --check-config` refused the app's command line ({}):\n{}{}",
+            "{path}: `scaleio-scheduler --check-config` refused the app's command line ({}):\n{stdout}{}",
             output.status,
-            String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        assert!(stdout.contains(&format!("mode = {mode}")), "{path}: mode {mode}:\n{stdout}");
+        assert!(stdout.contains("rest-port = 31500"), "{path}: the port from $PORT0:\n{stdout}");
+        assert!(!stdout.contains(PASSWORD_IN_TEST), "{path}: the password was printed");
     }
     // The same harness with a flag the scheduler does not know must fail, or it proves nothing.
     let output = run_scheduler_cmd(SCHEDULER_APPS[0], " --no-such-flag-for-the-demo-test");
-    assert!(!output.status.success(), "an unknown flag was accepted: the harness is broken");
+    assert_eq!(output.status.code(), Some(2), "an unknown flag is a configuration error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--no-such-flag-for-the-demo-test"));
+    // What the guide promises about the modes.
+    let output = run_scheduler_cmd(SCHEDULER_APPS[1], " --primary-mdm 10.20.1.11");
+    assert_eq!(output.status.code(), Some(2), "full mode refuses pre-configured MDM addresses");
 }
