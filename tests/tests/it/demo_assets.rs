@@ -785,9 +785,12 @@ fn substitute(text: &str) -> String {
 /// Runs an app's `cmd` the way a Mesos agent does (`sh -c` in the sandbox, after the fetcher),
 /// with `scaleio-scheduler` replaced by a wrapper that adds `--check-config`.
 fn run_scheduler_cmd(path: &str, extra: &str) -> Output {
+    run_scheduler_app(&json(path), extra)
+}
+
+fn run_scheduler_app(app: &Value, extra: &str) -> Output {
     let real = testkit::bins::workspace_binary("scaleio-scheduler")
         .unwrap_or_else(|err| panic!("{err}\nhint: cargo build -p scheduler"));
-    let app = json(path);
     let sandbox = tempfile::tempdir().expect("temp dir");
     let dir = sandbox.path();
     for fetch in app["fetch"].as_array().expect("fetch") {
@@ -853,4 +856,97 @@ fn scheduler_accepts_the_flags_in_every_marathon_app() {
     // What the guide promises about the modes.
     let output = run_scheduler_cmd(SCHEDULER_APPS[1], " --primary-mdm 10.20.1.11");
     assert_eq!(output.status.code(), Some(2), "full mode refuses pre-configured MDM addresses");
+}
+
+/// The fenced `sh` blocks of a Markdown text.
+fn shell_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, "```sh") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_guides_fill_function_turns_the_apps_into_deployable_ones() {
+    let guide = read(GUIDE);
+    let functions = shell_blocks(&guide)
+        .into_iter()
+        .find(|block| block.contains("fill() {"))
+        .expect("the guide defines fill() in a sh block");
+    let work = tempfile::tempdir().expect("temp dir");
+    let bundles = work.path().join("target/bundles");
+    std::fs::create_dir_all(&bundles).expect("mkdir");
+    for name in [
+        "scaleio-bundle-2.0.1-2072-ubuntu14-0123abcd.tar.gz",
+        "scaleio-bundle-2.0.1-2072-ubuntu14-0123abcd.tar.gz.sha256",
+        "scaleio-bundle-2.0.1-2072-rhel7-89ef4567.tar.gz",
+        "scaleio-bundle-2.0.1-2072-rhel7-89ef4567.tar.gz.sha256",
+        "bundles.json",
+    ] {
+        std::fs::write(bundles.join(name), b"").expect("write");
+    }
+    // Stack outputs as `aws cloudformation describe-stacks` would print them.
+    let outputs = "out() { case \"$1\" in \
+        MasterIp) echo 10.20.1.10 ;; \
+        ArtifactBaseUrl) echo http://10.20.1.10/scaleio ;; \
+        PrimaryMdmIp) echo 10.20.1.11 ;; SecondaryMdmIp) echo 10.20.1.12 ;; \
+        TiebreakerMdmIp) echo 10.20.1.13 ;; GatewayHost) echo 10.20.1.11 ;; \
+        SchedulerHost) echo 10.20.1.21 ;; \
+        *) echo \"UNKNOWN-OUTPUT-$1\" ;; esac; }\n";
+    for (path, mode) in SCHEDULER_APPS.iter().zip(["preconfigured", "full"]) {
+        let script = format!("{outputs}{functions}\nfill '{}'\n", root().join(path).display());
+        let mut cmd = command("sh");
+        cmd.arg("-c").arg(&script).current_dir(work.path());
+        let output = run(cmd, Duration::from_secs(30)).expect("sh runs");
+        let filled = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{path}: fill failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!filled.contains("{{") && !filled.contains("UNKNOWN-OUTPUT"), "{path}:\n{filled}");
+        let app: Value = serde_json::from_str(&filled)
+            .unwrap_or_else(|err| panic!("{path}: fill printed invalid JSON ({err}):\n{filled}"));
+        assert_eq!(
+            app["constraints"],
+            serde_json::json!([["hostname", "UNIQUE"], ["hostname", "CLUSTER", "10.20.1.21"]]),
+            "{path}: pinned to SchedulerHost"
+        );
+        let uris: Vec<&str> = app["fetch"]
+            .as_array()
+            .expect("fetch")
+            .iter()
+            .filter_map(|f| f["uri"].as_str())
+            .collect();
+        assert!(uris.iter().all(|u| u.starts_with("http://10.20.1.10/scaleio/")), "{uris:?}");
+        assert!(uris.iter().any(|u| u.ends_with("-ubuntu14-0123abcd.tar.gz")), "{uris:?}");
+        assert!(uris.iter().any(|u| u.ends_with("-rhel7-89ef4567.tar.gz")), "{uris:?}");
+
+        let output = run_scheduler_app(&app, "");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{path}: the filled app does not pass --check-config:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains(&format!("mode = {mode}")), "{stdout}");
+        assert!(stdout.contains("store = zk://10.20.1.10:2181/scaleio-framework"), "{stdout}");
+        if mode == "preconfigured" {
+            assert!(stdout.contains("primary-mdm = 10.20.1.11"), "{stdout}");
+            assert!(stdout.contains("gateway = 10.20.1.11"), "{stdout}");
+        }
+    }
 }
