@@ -950,3 +950,65 @@ fn the_guides_fill_function_turns_the_apps_into_deployable_ones() {
         }
     }
 }
+
+/// A `Fn::Sub` string with every `${Name}` / `${Resource.Attribute}` replaced by a plain word and
+/// `${!Literal}` unescaped, as CloudFormation renders it.
+fn render_sub(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').expect("a closed ${...}");
+        let name = &after[..end];
+        match name.strip_prefix('!') {
+            Some(literal) => out.push_str(&format!("${{{literal}}}")),
+            None => out.push_str("cfnvalue"),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn every_script_in_the_templates_is_valid_bash() {
+    for (path, _) in TEMPLATES {
+        let template = json(path);
+        for (name, instance) in resources_of_type(&template, "AWS::EC2::Instance") {
+            let mut scripts = vec![(
+                "UserData".to_owned(),
+                instance["Properties"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+                    .as_str()
+                    .expect("UserData")
+                    .to_owned(),
+            )];
+            let files = instance["Metadata"]["AWS::CloudFormation::Init"]["setup"]["files"]
+                .as_object()
+                .expect("cfn-init files");
+            for (file, spec) in files {
+                let content = &spec["content"];
+                let text = content.get("Fn::Sub").unwrap_or(content).as_str().expect("script text");
+                scripts.push((file.clone(), text.to_owned()));
+            }
+            for (what, text) in scripts {
+                let mut cmd = command("bash");
+                cmd.arg("-n").arg("-c").arg(render_sub(&text));
+                let output = run(cmd, Duration::from_secs(30)).expect("bash runs");
+                assert!(
+                    output.status.success(),
+                    "{path}: {name} {what} is not valid bash:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn render_sub_renders_like_cloudformation() {
+    assert_eq!(
+        render_sub("a ${AWS::Region} b ${Master.PrivateIp} ${!x} $y"),
+        "a cfnvalue b cfnvalue ${x} $y"
+    );
+}
