@@ -1012,3 +1012,25 @@ fn render_sub_renders_like_cloudformation() {
         "a cfnvalue b cfnvalue ${x} $y"
     );
 }
+
+#[test]
+fn templates_are_what_generate_py_writes() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut cmd = command("python3");
+    cmd.arg(root().join("demo/cloudformation/generate.py")).arg(out.path());
+    let output = run(cmd, Duration::from_secs(60)).expect("python3 runs (cfn-lint needs it too)");
+    assert!(
+        output.status.success(),
+        "generate.py failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for (path, _) in TEMPLATES {
+        let name = Path::new(path).file_name().expect("file name");
+        let generated = std::fs::read_to_string(out.path().join(name)).expect("generated template");
+        assert!(
+            generated == read(path),
+            "{path} differs from what demo/cloudformation/generate.py writes\n\
+             hint: edit generate.py, then run `python3 demo/cloudformation/generate.py demo/cloudformation`"
+        );
+    }
+}
