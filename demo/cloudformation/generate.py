@@ -446,10 +446,13 @@ def template(agent_os):
         "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "read-scaleio-admin-password", "PolicyDocument": {
+            "Policies": [{"PolicyName": "scaleio-demo-instance", "PolicyDocument": {
                 "Version": "2012-10-17", "Statement": [
                     {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-                     "Resource": {"Ref": "AdminPasswordSecret"}}]}}],
+                     "Resource": {"Ref": "AdminPasswordSecret"}},
+                    {"Effect": "Allow",
+                     "Action": ["cloudformation:DescribeStackResource", "cloudformation:SignalResource"],
+                     "Resource": {"Ref": "AWS::StackId"}}]}}],
         },
     }
     res["InstanceProfile"] = {"Type": "AWS::IAM::InstanceProfile", "Properties": {"Roles": [{"Ref": "InstanceRole"}]}}
