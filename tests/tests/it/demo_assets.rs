@@ -1034,3 +1034,114 @@ fn templates_are_what_generate_py_writes() {
         );
     }
 }
+
+/// A `curl` stand-in for the instance scripts: answers IMDSv2 and Secrets Manager like AWS and
+/// records the Secrets Manager request's arguments, one per line, in `$RECORD`.
+const FAKE_CURL: &str = r#"#!/bin/sh
+url=
+for arg; do case "$arg" in http://* | https://*) url="$arg" ;; esac; done
+case "$url" in
+  */latest/api/token) printf 'imds-session-token' ;;
+  */iam/security-credentials/) printf 'scaleio-demo-role' ;;
+  */iam/security-credentials/scaleio-demo-role)
+    printf '{\n  "Code" : "Success",\n  "AccessKeyId" : "ASIAEXAMPLEKEY",\n  "SecretAccessKey" : "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",\n  "Token" : "IQoJb3JpZ2luX2VjEXAMPLETOKEN==",\n  "Expiration" : "2030-01-01T00:00:00Z"\n}\n' ;;
+  https://secretsmanager.*)
+    for arg; do printf '%s\n' "$arg"; done > "$RECORD"
+    printf '{"ARN":"arn:aws:secretsmanager:demo","Name":"n","SecretString":"Gen3ratedPassw0rd","VersionId":"v"}' ;;
+  *) echo "fake curl: unexpected $*" >&2; exit 22 ;;
+esac
+"#;
+
+/// Recomputes the SigV4 signature of the recorded request with botocore (installed with
+/// cfn-lint) and prints it.
+const BOTOCORE_SIGNATURE: &str = r#"
+import sys
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+args = open(sys.argv[1]).read().split("\n")
+headers = dict(a.split(": ", 1) for prev, a in zip(args, args[1:]) if prev == "-H")
+body = args[args.index("--data") + 1]
+url = [a for a in args if a.startswith("https://")][0]
+region = url.split(".")[1]
+request = AWSRequest(method="POST", url=url, data=body.encode())
+for name in ("Content-Type", "X-Amz-Target"):
+    request.headers[name] = headers[name]
+request.context["timestamp"] = headers["X-Amz-Date"]
+auth = SigV4Auth(Credentials("ASIAEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "IQoJb3JpZ2luX2VjEXAMPLETOKEN=="), "secretsmanager", region)
+auth._modify_request_before_signing(request)
+canonical = auth.canonical_request(request)
+print(auth.signature(auth.string_to_sign(request, canonical), request))
+print(auth.signed_headers(auth.headers_to_sign(request)))
+"#;
+
+#[test]
+fn instances_read_the_admin_password_with_a_valid_sigv4_request() {
+    let template = json(TEMPLATES[0].0);
+    let script = init_script(&template["Resources"]["Agent1"]);
+    // The script opens with `imds`; `read_secret` follows. Take both definitions only.
+    let rendered = render_sub(&script);
+    let imds_end = rendered.find("\n}\n").expect("imds is defined first") + 3;
+    let start = rendered.find("read_secret() {").expect("read_secret is defined");
+    let end = start + rendered[start..].find("\n}\n").expect("read_secret ends") + 3;
+    let functions = format!("{}\n{}", &rendered[..imds_end], &rendered[start..end]);
+    let work = tempfile::tempdir().expect("temp dir");
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    std::fs::write(bin.join("curl"), FAKE_CURL).expect("write fake curl");
+    std::fs::set_permissions(bin.join("curl"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let record = work.path().join("request.txt");
+    let password_file = work.path().join("etc/scaleio/admin-password");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+
+    let mut cmd = command("bash");
+    cmd.arg("-c")
+        .arg(format!(
+            "set -e\n{functions}\nread_secret arn:aws:secretsmanager:demo:1:secret:pw '{}'\n",
+            password_file.display()
+        ))
+        .env("PATH", &path)
+        .env("RECORD", &record);
+    let output = run(cmd, Duration::from_secs(30)).expect("bash runs");
+    assert!(
+        output.status.success(),
+        "read_secret failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&password_file).expect("password file"),
+        "Gen3ratedPassw0rd"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&password_file).expect("metadata").permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "the password file is private to root, found {mode:o}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("Gen3ratedPassw0rd")
+            && !String::from_utf8_lossy(&output.stderr).contains("Gen3ratedPassw0rd"),
+        "the password reached the log"
+    );
+
+    let recorded = std::fs::read_to_string(&record).expect("the Secrets Manager request");
+    let authorization = recorded
+        .lines()
+        .find_map(|l| l.strip_prefix("Authorization: "))
+        .expect("an Authorization header");
+    let mut cmd = command("python3");
+    cmd.arg("-c").arg(BOTOCORE_SIGNATURE).arg(&record);
+    let output = run(cmd, Duration::from_secs(60)).expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "botocore (installed with cfn-lint) could not sign:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = String::from_utf8_lossy(&output.stdout);
+    let mut lines = expected.lines();
+    let (signature, signed_headers) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    assert!(
+        authorization.contains(&format!("SignedHeaders={signed_headers},"))
+            && authorization.ends_with(&format!("Signature={signature}")),
+        "the script's SigV4 signature differs from botocore's\nscript:   {authorization}\nbotocore: SignedHeaders={signed_headers} Signature={signature}"
+    );
+}
