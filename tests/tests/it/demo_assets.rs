@@ -187,22 +187,33 @@ fn every_demo_json_file_parses_and_the_expected_ones_exist() {
 
 #[test]
 fn cloudformation_templates_pass_cfn_lint() {
-    let mut cmd = command("cfn-lint");
-    cmd.current_dir(root()).arg("--format").arg("parseable");
-    for (template, _) in TEMPLATES {
-        cmd.arg(template);
-    }
-    let output = run(cmd, Duration::from_secs(180)).unwrap_or_else(|err| {
-        panic!("cannot run cfn-lint: {err}\nhint: `cargo xtask test` installs it (or `pip install cfn-lint`)")
+    // One cfn-lint per template, side by side: most of its time is start-up and CPU.
+    let outputs: Vec<(&str, std::io::Result<Output>)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = TEMPLATES
+            .iter()
+            .map(|(template, _)| {
+                scope.spawn(move || {
+                    let mut cmd = command("cfn-lint");
+                    cmd.current_dir(root()).arg("--format").arg("parseable").arg(template);
+                    (*template, run(cmd, Duration::from_secs(180)))
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("cfn-lint runner")).collect()
     });
-    let code = output.status.code().unwrap_or(-1);
-    // cfn-lint exit code: bit 1 = fatal, bit 2 = errors, bit 4 = warnings, bit 8 = informational.
-    assert!(
-        code >= 0 && code & 0b11 == 0,
-        "cfn-lint reports errors (exit {code}):\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    for (template, output) in outputs {
+        let output = output.unwrap_or_else(|err| {
+            panic!("cannot run cfn-lint: {err}\nhint: `cargo xtask test` installs it (or `pip install cfn-lint`)")
+        });
+        let code = output.status.code().unwrap_or(-1);
+        // cfn-lint exit code: bit 1 = fatal, bit 2 = errors, bit 4 = warnings, bit 8 = informational.
+        assert!(
+            code >= 0 && code & 0b11 == 0,
+            "cfn-lint reports errors in {template} (exit {code}):\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[test]
