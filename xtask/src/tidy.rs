@@ -6,7 +6,11 @@ use crate::project_root;
 
 /// The only files allowed to construct a process command directly: each crate's one subprocess constructor.
 /// Add a path here only together with the constructor it names.
-const SUBPROCESS_CONSTRUCTORS: &[&str] = &["packaging/tests/it/archive.rs"];
+const SUBPROCESS_CONSTRUCTORS: &[&str] = &[
+    "packaging/tests/it/archive.rs",
+    "scheduler/tests/it/support.rs",
+    "tests/tests/it/demo_assets.rs",
+];
 
 fn rust_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,5 +1,6 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
+mod demo_assets;
 mod standins_gateway;
 mod standins_host;
 mod standins_scli;
