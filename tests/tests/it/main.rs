@@ -1,6 +1,8 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod emulator_scheduler;
+mod emulator_support;
 mod standins_gateway;
 mod standins_host;
 mod standins_scli;
