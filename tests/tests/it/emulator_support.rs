@@ -43,10 +43,9 @@ pub struct Sched {
     pub framework_id: String,
     pub stream_id: String,
     pub events: mpsc::UnboundedReceiver<Event>,
-    /// Raw JSON of each event, in order (for shape checks).
-    #[expect(dead_code, reason = "the executor tests use it")]
-    pub raw: mpsc::UnboundedReceiver<serde_json::Value>,
     reader: tokio::task::JoinHandle<()>,
+    /// Offers seen while waiting for something else (still outstanding at the master).
+    pub stash: Vec<mesos::Offer>,
 }
 
 impl Drop for Sched {
@@ -128,7 +127,7 @@ impl Sched {
             .to_str()
             .expect("ascii")
             .to_owned();
-        let (mut events, raw, reader) = pump_with_handle(response);
+        let (mut events, _raw, reader) = pump_with_handle(response);
         let first = tokio::time::timeout(WAIT, events.recv()).await.expect("SUBSCRIBED in time");
         let Some(Event::Subscribed(s)) = first else {
             panic!("expected SUBSCRIBED, got {first:?}")
@@ -139,8 +138,8 @@ impl Sched {
             framework_id: s.framework_id.value,
             stream_id,
             events,
-            raw,
             reader,
+            stash: Vec::new(),
         }
     }
 
@@ -180,6 +179,11 @@ impl Sched {
                     if let Some(t) = pred(&e) {
                         return t;
                     }
+                    match e {
+                        Event::Offers(o) => self.stash.extend(o.offers),
+                        Event::Rescind(r) => self.stash.retain(|o| o.id != r.offer_id),
+                        _ => {}
+                    }
                 }
                 Ok(None) => panic!("stream ended while waiting for {what}"),
                 Err(_) => panic!("no {what} within {WAIT:?}"),
@@ -187,8 +191,11 @@ impl Sched {
         }
     }
 
-    /// The next OFFERS event's offers.
+    /// Outstanding offers seen earlier, else the next OFFERS event's offers.
     pub async fn offers(&mut self) -> Vec<mesos::Offer> {
+        if !self.stash.is_empty() {
+            return std::mem::take(&mut self.stash);
+        }
         self.wait_for("OFFERS", |e| match e {
             Event::Offers(o) => Some(o.offers.clone()),
             _ => None,
@@ -207,7 +214,6 @@ impl Sched {
 
     /// Waits for the UPDATE for `task` with `state`, acknowledging every update it sees for
     /// that task on the way.
-    #[expect(dead_code, reason = "the executor tests use it")]
     pub async fn await_state(&mut self, task: &str, state: mesos::TaskState) -> mesos::TaskStatus {
         loop {
             let s = self.update_for(task).await;
@@ -236,4 +242,24 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within {WAIT:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Reads an executor event stream.
+pub fn pump_executor(
+    response: reqwest::Response,
+) -> (mpsc::UnboundedReceiver<mesos::executor::Event>, mpsc::UnboundedReceiver<serde_json::Value>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (rtx, rrx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut decoder = mesos::recordio::Decoder::default();
+        let mut body = response.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            for record in decoder.decode(&chunk).expect("valid recordio") {
+                let _ = rtx.send(serde_json::from_slice(&record).expect("event is JSON"));
+                let _ =
+                    tx.send(mesos::executor::Event::from_record(&record).expect("event decodes"));
+            }
+        }
+    });
+    (rx, rrx)
 }

@@ -1,8 +1,10 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod emulator_executor;
 mod emulator_scheduler;
 mod emulator_support;
+mod emulator_wire;
 mod standins_gateway;
 mod standins_host;
 mod standins_scli;
