@@ -4,6 +4,7 @@ mod archive;
 mod bundles;
 mod fetch;
 mod fixture;
+mod hostile_bundles;
 mod oci;
 mod reader;
 mod server;
