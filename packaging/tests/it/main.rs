@@ -5,6 +5,7 @@ mod bundles;
 mod fetch;
 mod fixture;
 mod hostile_bundles;
+mod hostile_catalog;
 mod oci;
 mod reader;
 mod server;
