@@ -3,4 +3,5 @@
 
 pub mod bins;
 pub mod emulator;
+pub mod fixtures;
 pub mod standins;

@@ -5,6 +5,7 @@ mod emulator_executor;
 mod emulator_scheduler;
 mod emulator_support;
 mod emulator_wire;
+mod executor_fixtures;
 mod standins_gateway;
 mod standins_host;
 mod standins_scli;
