@@ -108,7 +108,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let emulator = Emulator::start(config).await?;
     println!("{}", emulator.master_url());
     tracing::info!(work_dir = %emulator.work_dir().display(), agents = emulator.state().slaves.len(), "mini-mesos ready");
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot wait for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot wait for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    // Executors are killed and servers stopped.
     emulator.shutdown().await;
     Ok(())
 }

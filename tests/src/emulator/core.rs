@@ -1872,7 +1872,10 @@ impl Core {
             }
         }
         let a = self.agents.get_mut(agent).expect("checked");
-        a.state = AgentState::Recovering { until: Instant::now() + timeout };
+        // One second of slack over the re-registration timeout: executors wait a random time up
+        // to MESOS_SUBSCRIPTION_BACKOFF_MAX (= the timeout), so without it tests would race.
+        a.state =
+            AgentState::Recovering { until: Instant::now() + timeout + Duration::from_secs(1) };
         a.restarts += 1;
         Ok(())
     }
