@@ -2,6 +2,8 @@
 
 mod demo_assets;
 mod executor_fixtures;
+mod executor_packages;
+mod executor_support;
 mod standins_gateway;
 mod standins_host;
 mod standins_scli;
