@@ -11,6 +11,7 @@ const SUBPROCESS_CONSTRUCTORS: &[&str] = &[
     "scheduler/tests/it/support.rs",
     "tests/tests/it/demo_assets.rs",
     "tests/src/fixtures/packages.rs",
+    "executor/src/host.rs",
 ];
 
 fn rust_files() -> Vec<PathBuf> {
