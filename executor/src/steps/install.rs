@@ -96,18 +96,36 @@ async fn pin_kernel(ctx: &Ctx, m: &Manager, pin: &KernelPin) -> Result<bool, Ste
     Ok(changed)
 }
 
+/// How an installed version is compared with the wanted one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compare {
+    /// ScaleIO: the release is part of the version (`2.0-10000.2072`).
+    Full,
+    /// REX-Ray, DVDCLI: the step names the upstream version (`0.11.4`); the Debian revision or
+    /// RPM release after the last `-` (`0.11.4-1`) is packaging.
+    Upstream,
+}
+
+fn matches(compare: Compare, wanted: &str, installed: &str) -> bool {
+    let installed = match compare {
+        Compare::Full => installed,
+        Compare::Upstream => installed.rsplit_once('-').map_or(installed, |(v, _)| v),
+    };
+    version_matches(wanted, installed)
+}
+
 /// Installs one package file from the bundle unless the wanted version is there.
 async fn ensure_package(
     ctx: &Ctx,
     m: &Manager,
-    name: &str,
+    (name, compare): (&str, Compare),
     artifact: &str,
     wanted: &str,
     env: &[(String, Value)],
 ) -> Result<(PackageAction, String), StepError> {
     let before = m.installed(&ctx.host, name).await?;
     if let Some(v) = &before {
-        if version_matches(wanted, v) {
+        if matches(compare, wanted, v) {
             ctx.host.note(format!("{name} {v} is installed"));
             return Ok((PackageAction::AlreadyPresent, v.clone()));
         }
@@ -116,7 +134,7 @@ async fn ensure_package(
     m.install_file(&ctx.host, &file, env).await?;
     let after = m.installed(&ctx.host, name).await?;
     match after {
-        Some(v) if version_matches(wanted, &v) => Ok((
+        Some(v) if matches(compare, wanted, &v) => Ok((
             if before.is_some() { PackageAction::Upgraded } else { PackageAction::Installed },
             v,
         )),
@@ -146,7 +164,7 @@ pub async fn packages(ctx: &Ctx, step: &InstallPackages) -> Result<(bool, Outcom
             ));
         }
         let (action, version) =
-            ensure_package(ctx, &m, name, &p.artifact, &p.version, &env).await?;
+            ensure_package(ctx, &m, (name, Compare::Full), &p.artifact, &p.version, &env).await?;
         out.push(PackageOutcome { component, name: name.to_owned(), version, action });
     }
     let changed = out.iter().any(|p| p.action != PackageAction::AlreadyPresent);
@@ -158,7 +176,8 @@ pub async fn rexray(ctx: &Ctx, step: &InstallRexray) -> Result<(bool, Outcome), 
     let platform = ctx.platform()?;
     let m = ctx.manager(platform.family);
     let (action, version) =
-        ensure_package(ctx, &m, "rexray", &step.artifact, &step.version, &[]).await?;
+        ensure_package(ctx, &m, ("rexray", Compare::Upstream), &step.artifact, &step.version, &[])
+            .await?;
     let mut changed = action != PackageAction::AlreadyPresent;
     let password = ctx.secret(&step.settings.password)?;
     let config = render::rexray_config(&step.settings, &password);
@@ -212,7 +231,8 @@ pub async fn dvdcli(ctx: &Ctx, step: &InstallDvdcli) -> Result<(bool, Outcome), 
     let platform = ctx.platform()?;
     let m = ctx.manager(platform.family);
     let (action, version) =
-        ensure_package(ctx, &m, "dvdcli", &step.artifact, &step.version, &[]).await?;
+        ensure_package(ctx, &m, ("dvdcli", Compare::Upstream), &step.artifact, &step.version, &[])
+            .await?;
     if !ctx.host.exists("/usr/bin/dvdcli") {
         return Err(StepError::msg(
             "/usr/bin/dvdcli is missing after installing DVDCLI (the isolator runs that path)\nhint: check the bundle's DVDCLI package",

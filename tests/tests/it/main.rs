@@ -3,6 +3,7 @@
 mod demo_assets;
 mod executor_fixtures;
 mod executor_packages;
+mod executor_steps;
 mod executor_support;
 mod standins_gateway;
 mod standins_host;
