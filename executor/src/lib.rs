@@ -6,4 +6,5 @@ pub mod error;
 pub mod host;
 pub mod packages;
 pub mod platform;
+pub mod runner;
 pub mod steps;
