@@ -1,6 +1,7 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod executor_binary;
 mod executor_fixtures;
 mod executor_packages;
 mod executor_steps;
