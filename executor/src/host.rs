@@ -408,19 +408,21 @@ impl Host {
             Ok(status) => (status.ok().and_then(|s| s.code()), false),
             Err(_) => (None, true),
         };
+        if timed_out {
+            if let Some(pid) = guard.pid {
+                self.kill_group(pid);
+            }
+        }
+        guard.disarm();
         // A daemon started by the command may keep the pipes open: give the readers a moment
         // after the exit, then take what they have.
-        for r in readers {
-            let abort = r.abort_handle();
-            if tokio::time::timeout(PIPE_GRACE, r).await.is_err() {
-                abort.abort();
-            }
+        let aborts: Vec<_> = readers.iter().map(|r| r.abort_handle()).collect();
+        let [a, b] = readers;
+        if tokio::time::timeout(PIPE_GRACE, async { tokio::join!(a, b) }).await.is_err() {
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
         }
         let out = std::mem::take(&mut *out_buf.lock().expect("buffer lock is never poisoned"));
         let err = std::mem::take(&mut *err_buf.lock().expect("buffer lock is never poisoned"));
-        if !timed_out {
-            guard.disarm();
-        }
         let scrub = |bytes: Vec<u8>| {
             let mut s = String::from_utf8_lossy(&bytes).into_owned();
             for secret in cmd.secrets() {
@@ -574,5 +576,88 @@ impl Drop for GroupGuard {
         if let Some(pid) = self.pid.take() {
             self.host.kill_group(pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(root: &Path) -> Host {
+        Host::new(HostConfig::for_root(root.to_owned(), |k| {
+            (k == "PATH").then(|| OsString::from(DEFAULT_PATH))
+        }))
+    }
+
+    #[tokio::test]
+    async fn commands_get_only_the_explicit_environment_and_secrets_never_show() {
+        let dir = std::env::temp_dir().join(format!("host-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let h = host(&dir);
+        let cmd = Cmd::new("env").env("TOKEN", Value::Secret(Secret::new("s3cr3t-value")));
+        let out = h.run(&cmd).await.expect("env runs");
+        let mut names: Vec<&str> =
+            out.stdout.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["DEBIAN_FRONTEND", "LC_ALL", "PATH", "SCALEIO_HOST_ROOT", "TOKEN"],
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("TOKEN=***\n"), "output is scrubbed: {}", out.stdout);
+        let json = String::from_utf8(h.transcript().to_json()).expect("utf8");
+        assert!(!json.contains("s3cr3t-value"), "{json}");
+        assert!(h.transcript().render().starts_with("$ TOKEN=*** env\n"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_process_group() {
+        let dir = std::env::temp_dir().join(format!("host-timeout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pid_file = dir.join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let cmd = Cmd::new("sh").args(["-c", &script]).timeout(Duration::from_millis(500));
+        let out = host(&dir).run(&cmd).await.expect("runs");
+        assert!(out.timed_out && out.exit_code.is_none(), "{out:?}");
+        assert!(out.stderr.contains("killed after the timeout"), "{}", out.stderr);
+        let pid = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();
+        let mut gone = false;
+        for _ in 0..100 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "the background child {pid} of the timed-out command survived");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn atomic_writes_are_idempotent_and_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("host-write-{}", std::process::id()));
+        let h = host(&dir);
+        assert!(h.write_atomic("/etc/x/config.yml", b"a: 1\n", 0o600).expect("write"));
+        assert!(!h.write_atomic("/etc/x/config.yml", b"a: 1\n", 0o600).expect("same"));
+        let meta = std::fs::metadata(dir.join("etc/x/config.yml")).expect("meta");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(h.write_atomic("/etc/x/config.yml", b"a: 1\n", 0o644).expect("mode change"));
+        assert_eq!(h.read("/etc/x/config.yml").expect("read").as_deref(), Some("a: 1\n"));
+        assert_eq!(h.read("/etc/x/missing").expect("read"), None);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("etc/x"))
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(leftovers, ["config.yml"]);
+        assert_eq!(
+            h.transcript().render(),
+            "write /etc/x/config.yml (0600)\nwrite /etc/x/config.yml (0644)\n"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
