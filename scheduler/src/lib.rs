@@ -3,3 +3,5 @@
 
 pub mod config;
 pub mod core;
+pub mod http;
+pub mod view;

@@ -5,4 +5,7 @@ mod core_offers;
 mod core_plan;
 mod core_recovery;
 mod core_support;
+mod http_api;
+mod http_artifacts;
+mod http_support;
 mod support;
