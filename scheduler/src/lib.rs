@@ -4,4 +4,6 @@
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod runtime;
+pub mod snapshot;
 pub mod view;
