@@ -195,6 +195,19 @@ impl Input {
     }
 }
 
+/// The executor's `TASK_FAILED` data: `{"version":1,"failure":{…},"transcript":[…]}` (a bare
+/// `StepFailure` is read too).
+fn step_failure(data: &[u8]) -> Option<StepFailure> {
+    #[derive(Deserialize)]
+    struct Report {
+        failure: StepFailure,
+    }
+    serde_json::from_slice::<Report>(data)
+        .map(|r| r.failure)
+        .or_else(|_| serde_json::from_slice::<StepFailure>(data))
+        .ok()
+}
+
 /// The scheduler's state.
 #[derive(Debug)]
 pub struct State {
@@ -645,10 +658,7 @@ impl State {
                     Some(format!("task is {}", status.state.as_str()));
             }
             _ => {
-                let failure = status
-                    .data
-                    .as_ref()
-                    .and_then(|d| serde_json::from_slice::<StepFailure>(d.as_slice()).ok());
+                let failure = status.data.as_ref().and_then(|d| step_failure(d.as_slice()));
                 let (message, retryable) = match failure {
                     Some(f) => {
                         let mut m = f.message;

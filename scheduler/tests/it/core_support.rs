@@ -410,7 +410,13 @@ impl Sim {
             retryable,
         };
         let u = self.uuid();
-        let data = serde_json::to_vec(&failure).expect("json");
+        // As the executor reports it: the failure and the transcript in a versioned report.
+        let data = serde_json::to_vec(&serde_json::json!({
+            "version": 1,
+            "failure": failure,
+            "transcript": [{"argv": ["dpkg", "-i"], "exit_code": 1}],
+        }))
+        .expect("json");
         self.apply(Input::Update(status(
             &l.task,
             &l.agent,
