@@ -652,6 +652,13 @@ impl State {
                     step.message = Some(m);
                 }
             }
+            TaskState::Finished if status.data.is_none() && status.uuid.is_none() => {
+                // A reconciliation answer: the executor's own update (with the result) was not
+                // acknowledged yet, so the agent sends it again.
+                let step = self.d.plan.at_mut(pos);
+                step.message = Some("finished; waiting for the executor's result".to_owned());
+                step.updated_at = Some(now);
+            }
             TaskState::Finished => self.finished(now, pos, &status),
             TaskState::Killing | TaskState::Unreachable => {
                 self.d.plan.at_mut(pos).message =

@@ -234,3 +234,19 @@ fn stored_state_of_another_layout_version_is_refused_clearly() {
     assert!(err.to_string().contains("layout version 7, this scheduler reads 1"), "{err}");
     assert!(Persisted::from_json(b"not json").is_err());
 }
+
+#[test]
+fn a_reconciled_finish_waits_for_the_executors_result_instead_of_failing() {
+    let mut sim = Sim::new(settings(preconfigured()), vec![Agent::new(1, 2.0, 4096.0)]);
+    sim.offer_all();
+    sim.decide();
+    let task = sim.launches[0].task.clone();
+    // The master answers a reconciliation: finished, but without the result (no data, no uuid).
+    sim.apply(Input::Update(status(&task, "S1", TaskState::Finished, None, None)));
+    let s = step(&sim, "preflight.agent-1");
+    assert!(s.status.in_flight(), "{:?}", s.status);
+    assert_eq!(s.message.as_deref(), Some("finished; waiting for the executor's result"));
+    // The agent re-sends the executor's update, which completes it.
+    sim.finish_all();
+    assert_eq!(step(&sim, "preflight.agent-1").status, StepStatus::Complete);
+}
