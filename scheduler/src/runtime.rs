@@ -279,8 +279,15 @@ pub async fn run<S: StateStore>(
             }
             notice = notices.recv(), if reconnect_at.is_none() => match notice {
                 Some(Notice::Event(event)) => {
-                    if matches!(event, mesos::scheduler::Event::Subscribed(_)) {
-                        lp.facts.subscribed = true;
+                    match &event {
+                        mesos::scheduler::Event::Subscribed(_) => lp.facts.subscribed = true,
+                        mesos::scheduler::Event::Error(e) if e.message.contains("failed over") => {
+                            // Another instance subscribed with our framework id: it drives now.
+                            let why = format!("the master says: {}; another scheduler instance took over, this one stops", e.message);
+                            handle.close();
+                            return Ok(Exit::Superseded(why));
+                        }
+                        _ => {}
                     }
                     match Input::from_event(event) {
                         Some(input) => input,

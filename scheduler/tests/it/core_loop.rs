@@ -193,3 +193,25 @@ async fn a_second_scheduler_writing_the_store_makes_the_first_stop_driving() {
     let Exit::Superseded(why) = exit else { panic!("{exit:?}") };
     assert!(why.contains("another scheduler is active"), "{why}");
 }
+
+#[tokio::test]
+async fn a_framework_failed_over_to_another_instance_stops_this_one() {
+    let master = LoopMaster::start(vec![Agent::new(1, 2.0, 4096.0)]).await;
+    let (wiring, mut view, _cmds) = wiring(&master);
+    let run = tokio::spawn(runtime::run(
+        State::new(settings(preconfigured())),
+        MemoryStore::default(),
+        wiring,
+        std::future::pending(),
+    ));
+    wait_for(&mut view, "a first complete step", |v| v.progress().0 >= 1).await;
+    master.with(|m| m.fail_over());
+    let exit = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the loop stops")
+        .expect("join")
+        .expect("run");
+    let Exit::Superseded(why) = exit else { panic!("{exit:?}") };
+    assert!(why.contains("Framework failed over"), "{why}");
+    assert_eq!(master.with(|m| m.subscribes.len()), 1, "it did not subscribe again");
+}

@@ -55,6 +55,14 @@ impl Master {
         }
     }
 
+    /// Another instance subscribed with the same framework id: ERROR, then the stream ends.
+    pub fn fail_over(&mut self) {
+        self.send(Event::Error(mesos::scheduler::Error {
+            message: "Framework failed over".into(),
+        }));
+        self.stream = None;
+    }
+
     fn offer_agents(&mut self, hosts: &[String]) {
         let mut offers = Vec::new();
         for host in hosts {
