@@ -20,6 +20,9 @@ use super::state::State;
 /// `refuse_seconds` for an offer we may want soon (a reboot not yet done, an offer too small).
 pub const SHORT_REFUSE_SECS: f64 = 5.0;
 
+/// `refuse_seconds` for an offer too small for the next step (reported as a problem).
+pub const TOO_SMALL_REFUSE_SECS: f64 = 30.0;
+
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -211,7 +214,7 @@ fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
     let (have_cpus, have_mem) = (offered(offer, "cpus"), offered(offer, "mem"));
     if have_cpus + 1e-9 < cpus || have_mem + 1e-9 < mem {
         return ForOffer::Decline {
-            refuse_seconds: 30.0,
+            refuse_seconds: TOO_SMALL_REFUSE_SECS,
             reason: format!(
                 "{host} offers {have_cpus} CPUs and {have_mem} MB; step {} needs {cpus} CPUs and {mem} MB{}",
                 step.id,
@@ -319,6 +322,17 @@ pub fn decide(state: &State, now: Time) -> Vec<Decision> {
     }
     for secs in lengths {
         let group: Vec<&(f64, String, OfferID)> = declines.iter().filter(|d| d.0 == secs).collect();
+        if secs == TOO_SMALL_REFUSE_SECS {
+            // One per offer: each reason names its node.
+            for (secs, reason, id) in group {
+                out.push(Decision::Decline {
+                    offer_ids: vec![id.clone()],
+                    refuse_seconds: *secs,
+                    reason: reason.clone(),
+                });
+            }
+            continue;
+        }
         let mut reasons: Vec<&str> = group.iter().map(|d| d.1.as_str()).collect();
         reasons.dedup();
         out.push(Decision::Decline {

@@ -225,7 +225,12 @@ pub struct State {
     pub(crate) offers_handled: u64,
     pub(crate) selection_problem: Option<String>,
     pub(crate) last_error: Option<String>,
+    pub(crate) last_implicit: Option<Time>,
+    pub(crate) too_small: BTreeMap<String, String>,
 }
+
+/// Implicit reconciliation runs again this often while subscribed.
+pub const RECONCILE_EVERY_SECS: u64 = 15 * 60;
 
 impl State {
     /// A fresh state.
@@ -264,6 +269,8 @@ impl State {
             offers_handled: 0,
             selection_problem: None,
             last_error: None,
+            last_implicit: None,
+            too_small: BTreeMap::new(),
         }
     }
 
@@ -318,6 +325,7 @@ impl State {
         out.extend(
             self.last_error.iter().map(|e| format!("the master ended the subscription: {e}")),
         );
+        out.extend(self.too_small.values().cloned());
         for node in self.d.nodes.values() {
             if let Some(p) = &node.problem {
                 out.push(format!("{}: {p}", node.hostname));
@@ -359,7 +367,13 @@ impl State {
             }
             Input::Error(message) => self.error(now, message),
             Input::ApiCommand(command) => reply = Some(self.command(command)),
-            Input::Tick => {}
+            Input::Tick => {
+                let due =
+                    self.last_implicit.is_some_and(|t| now.secs_since(t) >= RECONCILE_EVERY_SECS);
+                if self.subscribed && due && !self.reconcile.iter().any(Vec::is_empty) {
+                    self.reconcile.push(Vec::new());
+                }
+            }
         }
         self.refresh(now);
         reply
@@ -832,6 +846,9 @@ impl State {
         for decision in decisions {
             match decision {
                 Decision::Launch { offer_id, step, task, .. } => {
+                    if let Some(o) = self.offers.iter().find(|o| &o.id == offer_id) {
+                        self.too_small.remove(&o.hostname);
+                    }
                     self.offers.retain(|o| &o.id != offer_id);
                     self.offers_handled += 1;
                     if let Some(pos) = self.d.plan.find(step) {
@@ -847,10 +864,13 @@ impl State {
                         self.dirty = true;
                     }
                 }
-                Decision::Decline { offer_ids, refuse_seconds, .. } => {
+                Decision::Decline { offer_ids, refuse_seconds, reason } => {
                     for id in offer_ids {
                         if let Some(i) = self.offers.iter().position(|o| &o.id == id) {
                             let offer = self.offers.remove(i);
+                            if *refuse_seconds == super::decide::TOO_SMALL_REFUSE_SECS {
+                                self.too_small.insert(offer.hostname.clone(), reason.clone());
+                            }
                             if *refuse_seconds >= self.settings.decline_secs {
                                 self.filtered.insert(offer.hostname);
                             }
@@ -861,6 +881,9 @@ impl State {
                 Decision::Acknowledge(ack) => self.acks.retain(|a| a != ack),
                 Decision::Kill { task_id, .. } => self.kills.retain(|(t, _)| t != task_id),
                 Decision::Reconcile { tasks } => {
+                    if tasks.is_empty() {
+                        self.last_implicit = Some(now);
+                    }
                     if let Some(i) = self.reconcile.iter().position(|r| r == tasks) {
                         self.reconcile.remove(i);
                     }

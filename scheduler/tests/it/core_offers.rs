@@ -91,6 +91,15 @@ fn an_offer_too_small_for_executor_and_task_is_declined_briefly_with_a_reason() 
         reason.contains("agent-1 offers 0.3 CPUs and 256 MB; step preflight.agent-1 needs 0.51 CPUs and 528 MB (including the executor)"),
         "{reason}"
     );
+    let reason = reason.clone();
+    sim.state.commit(sim.now, &d);
+    assert_eq!(sim.state.problems(), [reason], "an operator sees why the node is stuck");
+    // A bigger agent: the problem goes away once its step launches.
+    sim.agents[0].cpus = 2.0;
+    sim.agents[0].mem = 4096.0;
+    sim.offer_all();
+    sim.decide();
+    assert_eq!(sim.state.problems(), Vec::<String>::new());
 }
 
 #[test]
@@ -279,4 +288,18 @@ fn offers_are_dropped_on_resubscription_and_rescind() {
     assert_eq!(sim.state.offers().iter().map(|o| o.id.value.as_str()).collect::<Vec<_>>(), ["X2"]);
     sim.apply(Input::Subscribed { framework_id: "F-0000".into() });
     assert!(sim.state.offers().is_empty());
+}
+
+#[test]
+fn implicit_reconciliation_repeats_every_fifteen_minutes() {
+    let mut sim = Sim::new(settings(preconfigured()), vec![Agent::new(1, 2.0, 4096.0)]);
+    let implicit = |d: &[Decision]| d.contains(&Decision::Reconcile { tasks: vec![] });
+    assert!(implicit(&sim.decide()));
+    sim.now = sim.now.plus_secs(899);
+    sim.apply(Input::Tick);
+    assert!(!implicit(&sim.decide()));
+    sim.now = sim.now.plus_secs(1);
+    sim.apply(Input::Tick);
+    assert!(implicit(&sim.decide()));
+    assert!(!implicit(&sim.decide()), "once");
 }
