@@ -3,5 +3,6 @@
 mod check_config;
 mod http_api;
 mod http_artifacts;
+mod http_page;
 mod http_support;
 mod support;
