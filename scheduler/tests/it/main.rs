@@ -5,4 +5,6 @@ mod http_api;
 mod http_artifacts;
 mod http_page;
 mod http_support;
+mod store_file;
+mod store_zk;
 mod support;
