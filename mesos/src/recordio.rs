@@ -12,6 +12,10 @@ use bytes::{Buf, Bytes, BytesMut};
 /// The default maximum record size: 64 MiB (a huge OFFERS event is a few MB).
 pub const DEFAULT_MAX_RECORD_SIZE: usize = 64 * 1024 * 1024;
 
+/// How far ahead of the bytes received the buffer grows for a pending record; growth past it is
+/// amortised by `BytesMut`, so decoding stays linear.
+const RESERVE_AHEAD: usize = 1 << 20;
+
 /// A header longer than this cannot be a valid uint64 size.
 const MAX_HEADER_LEN: usize = 20;
 
@@ -128,7 +132,9 @@ impl Decoder {
             }
         };
         if self.buf.len() < size {
-            self.buf.reserve(size - self.buf.len());
+            // Grow ahead by at most RESERVE_AHEAD: the header alone must not make us allocate
+            // what it announces (a 21-byte header can announce u64::MAX when no maximum is set).
+            self.buf.reserve((size - self.buf.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         self.pending = None;

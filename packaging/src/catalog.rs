@@ -297,7 +297,9 @@ fn check_url(url: &str) -> Result<(), String> {
             ));
         }
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
+    // `https:///x/y.deb` parses (WHATWG) as host `x`: a typo must not become another host.
+    let written_host = url.split_once("://").map_or("", |(_, rest)| rest);
+    if parsed.host_str().is_none_or(str::is_empty) || written_host.starts_with('/') {
         return Err(format!("url {url:?} has no host"));
     }
     Ok(())

@@ -13,13 +13,93 @@ use crate::catalog::Sha256;
 /// Largest `manifest.json` or `SHA256SUMS` accepted.
 const MAX_METADATA: u64 = 4 << 20;
 
+/// Bounds on what a bundle archive may unpack to, so that a gzip bomb or an entry announcing
+/// terabytes is refused before it fills the disk (or memory). Every entry's announced size counts,
+/// headers included, and is checked before any of its bytes is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Total unpacked bytes (tar headers, data and padding).
+    pub max_unpacked_bytes: u64,
+    /// Number of archive entries (directories and files).
+    pub max_entries: u64,
+}
+
+impl Limits {
+    /// 4 GiB and 4096 entries: a real bundle (a dozen packages) is a few hundred MiB.
+    pub const DEFAULT: Limits = Limits { max_unpacked_bytes: 4 << 30, max_entries: 4096 };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Running totals of one archive read, checked against [`Limits`].
+struct Budget {
+    limits: Limits,
+    bytes: u64,
+    entries: u64,
+}
+
+impl Budget {
+    fn new(limits: Limits) -> Self {
+        Self { limits, bytes: 0, entries: 0 }
+    }
+
+    /// Accounts for one entry (header plus padded data) before its data is read.
+    fn take(&mut self, entry: &str, size: u64) -> Result<(), VerifyError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(VerifyError::TooLarge {
+                entry: entry.to_owned(),
+                what: format!("more than {} entries", self.limits.max_entries),
+            });
+        }
+        let padded = size.checked_add(511).map(|s| s / 512 * 512 + 512);
+        match padded.and_then(|p| self.bytes.checked_add(p)) {
+            Some(total) if total <= self.limits.max_unpacked_bytes => {
+                self.bytes = total;
+                Ok(())
+            }
+            _ => Err(VerifyError::TooLarge {
+                entry: entry.to_owned(),
+                what: format!(
+                    "an entry of {size} bytes after {} bytes unpacked, over the limit of {} bytes",
+                    self.bytes, self.limits.max_unpacked_bytes
+                ),
+            }),
+        }
+    }
+}
+
 /// Why a bundle (archive or extracted directory) is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The archive unpacks to more than the [`Limits`] allow (a gzip bomb or a bogus size).
+    #[error(
+        "bundle archive refused at entry {entry:?}: {what}; it may be a gzip bomb \
+         (hint: a real bundle is far smaller; rebuild it, or raise `Limits` if it is genuine)"
+    )]
+    TooLarge {
+        /// The entry path as stored.
+        entry: String,
+        /// Which limit it passes, with the figures.
+        what: String,
+    },
     /// Reading the archive or directory failed.
     #[error("cannot read {}", path.display())]
     Io {
         /// What was being read.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the extracted tree failed (disk full, permissions).
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// What was being written.
         path: PathBuf,
         /// The cause.
         #[source]
@@ -75,6 +155,32 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> VerifyError + '_ {
     move |source| VerifyError::Io { path: path.to_path_buf(), source }
 }
 
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> VerifyError + '_ {
+    move |source| VerifyError::Write { path: path.to_path_buf(), source }
+}
+
+/// Copies one entry's data, blaming the archive for read errors (a truncated or corrupt gzip)
+/// and the target for write errors (a full disk).
+fn copy_entry(
+    entry: &mut impl Read,
+    mut out: std::fs::File,
+    archive: &Path,
+    target: &Path,
+) -> Result<(), VerifyError> {
+    use std::io::Write as _;
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(archive)(e)),
+        };
+        out.write_all(&buf[..n]).map_err(write_err(target))?;
+    }
+    Ok(())
+}
+
 /// What every bundle check compares: files (relative to the bundle directory) with digests.
 struct Contents {
     files: BTreeMap<String, (Sha256, u64)>,
@@ -84,7 +190,12 @@ struct Contents {
 
 /// Checks collected contents against the manifest they contain; `dir` is the top directory name.
 fn check_contents(dir: &str, contents: Contents) -> Result<Manifest, VerifyError> {
-    let manifest_bytes = contents.manifest.ok_or_else(|| VerifyError::Missing(MANIFEST.into()))?;
+    let manifest_bytes = contents.manifest.ok_or_else(|| {
+        VerifyError::Layout(format!(
+            "no {MANIFEST} in {dir:?}; a bundle directory holds {MANIFEST}, {SHA256SUMS} and \
+             {ARTIFACTS_DIR}/ (rebuild it with `cargo xtask bundle`)"
+        ))
+    })?;
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).map_err(VerifyError::Manifest)?;
     if manifest.format != MANIFEST_FORMAT {
@@ -99,7 +210,9 @@ fn check_contents(dir: &str, contents: Contents) -> Result<Manifest, VerifyError
             manifest.dir_name()
         )));
     }
-    let sums = contents.sums.ok_or_else(|| VerifyError::Missing(SHA256SUMS.into()))?;
+    let sums = contents.sums.ok_or_else(|| {
+        VerifyError::Layout(format!("no {SHA256SUMS} in {dir:?} next to {MANIFEST}"))
+    })?;
     if sums != manifest.sha256sums(&manifest_bytes) {
         return Err(VerifyError::Layout(format!("{SHA256SUMS} does not match {MANIFEST}")));
     }
@@ -244,6 +357,28 @@ fn entry_path(raw: &[u8]) -> Result<String, VerifyError> {
     Ok(trimmed.to_owned())
 }
 
+/// Refuses GNU long-name/long-link and PAX extension headers before their data is read: the
+/// archive writer emits plain ustar headers only, and the data of such a header is buffered
+/// whole in memory by a tar reader (an unbounded allocation for a hostile archive).
+fn refuse_extension_header(header: &tar::Header) -> Result<(), VerifyError> {
+    let kind = header.entry_type();
+    if kind.is_gnu_longname()
+        || kind.is_gnu_longlink()
+        || kind.is_pax_local_extensions()
+        || kind.is_pax_global_extensions()
+    {
+        let size = header.entry_size().unwrap_or(0);
+        return Err(VerifyError::UnsafeEntry {
+            entry: String::from_utf8_lossy(&header.path_bytes()).into_owned(),
+            reason: format!(
+                "a {kind:?} extension header ({size} bytes); bundles use plain ustar headers \
+                 (GNU long names and PAX extensions are refused)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Checks an entry's type and mode; returns whether it is a directory.
 fn entry_kind(path: &str, header: &tar::Header) -> Result<bool, VerifyError> {
     let unsafe_entry = |reason: String| VerifyError::UnsafeEntry { entry: path.to_owned(), reason };
@@ -291,13 +426,25 @@ fn split_top<'a>(top: &mut Option<String>, path: &'a str) -> Result<Option<&'a s
 /// Extracts a bundle `.tar.gz` into `dest` safely, verifies it, and returns the bundle directory.
 ///
 /// Refuses absolute paths, `..`, links of any kind, devices, FIFOs and setuid/setgid/sticky
-/// modes, and more than one top-level directory. Extraction happens in a temporary directory
-/// inside `dest`; the bundle directory appears (by rename) only once it verified. Fails if the
-/// bundle directory already exists in `dest`.
+/// modes, GNU/PAX extension headers, more than one top-level directory, and archives that
+/// unpack past [`Limits::DEFAULT`]. Extraction happens in a temporary directory inside `dest`;
+/// the bundle directory appears (by rename) only once it verified. Fails if the bundle directory
+/// already exists in `dest`.
 pub fn extract_bundle(archive: &Path, dest: &Path) -> Result<PathBuf, VerifyError> {
-    let staging = dest.join(format!(".bundle-extract-{}", std::process::id()));
+    extract_bundle_with_limits(archive, dest, Limits::DEFAULT)
+}
+
+/// [`extract_bundle`] with explicit [`Limits`].
+pub fn extract_bundle_with_limits(
+    archive: &Path,
+    dest: &Path,
+    limits: Limits,
+) -> Result<PathBuf, VerifyError> {
+    static EXTRACTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = EXTRACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = dest.join(format!(".bundle-extract-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(io_err(&staging))?;
+    std::fs::create_dir_all(&staging).map_err(write_err(&staging))?;
     struct Cleanup<'a>(&'a Path);
     impl Drop for Cleanup<'_> {
         fn drop(&mut self) {
@@ -309,26 +456,29 @@ pub fn extract_bundle(archive: &Path, dest: &Path) -> Result<PathBuf, VerifyErro
     let file = std::fs::File::open(archive).map_err(io_err(archive))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     let mut top = None;
-    for entry in tar.entries().map_err(io_err(archive))? {
+    let mut budget = Budget::new(limits);
+    for entry in tar.entries().map_err(io_err(archive))?.raw(true) {
         let mut entry = entry.map_err(io_err(archive))?;
+        refuse_extension_header(entry.header())?;
         let path = entry_path(&entry.path_bytes())?;
         let is_dir = entry_kind(&path, entry.header())?;
+        budget.take(&path, entry.size())?;
         split_top(&mut top, &path)?;
         let target = staging.join(&path);
         if is_dir {
-            std::fs::create_dir_all(&target).map_err(io_err(&target))?;
+            std::fs::create_dir_all(&target).map_err(write_err(&target))?;
             continue;
         }
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+            std::fs::create_dir_all(parent).map_err(write_err(parent))?;
         }
         let executable = entry.header().mode().unwrap_or(0) & 0o111 != 0;
-        let mut out = std::fs::File::create(&target).map_err(io_err(&target))?;
-        std::io::copy(&mut entry, &mut out).map_err(io_err(&target))?;
+        let out = std::fs::File::create(&target).map_err(write_err(&target))?;
+        copy_entry(&mut entry, out, archive, &target)?;
         use std::os::unix::fs::PermissionsExt as _;
         let mode = if executable { 0o755 } else { 0o644 };
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
-            .map_err(io_err(&target))?;
+            .map_err(write_err(&target))?;
     }
     let top = top.ok_or_else(|| VerifyError::Layout("the archive is empty".into()))?;
     verify_extracted(&staging.join(&top))?;
@@ -339,7 +489,7 @@ pub fn extract_bundle(archive: &Path, dest: &Path) -> Result<PathBuf, VerifyErro
             final_dir.display()
         )));
     }
-    std::fs::rename(staging.join(&top), &final_dir).map_err(io_err(&final_dir))?;
+    std::fs::rename(staging.join(&top), &final_dir).map_err(write_err(&final_dir))?;
     Ok(final_dir)
 }
 
@@ -359,7 +509,8 @@ fn check_gzip_header(path: &Path) -> Result<(), VerifyError> {
 /// Verifies a bundle `.tar.gz` without extracting it: the gzip header (no name, mtime 0), every
 /// layout rule (one top directory, parents before children in sorted order, only regular files
 /// and directories, uid/gid 0 with empty names, modes 0644/0755, one mtime), every digest, the
-/// file name's digest prefix and, when present, the `.sha256` sidecar. Returns the manifest.
+/// file name's digest prefix and, when present, the `.sha256` sidecar. Reading stops at
+/// [`Limits::DEFAULT`] and at the first GNU/PAX extension header. Returns the manifest.
 pub fn verify_bundle_file(path: &Path) -> Result<Manifest, VerifyError> {
     let (file_digest, _, _) = hash_reader(std::fs::File::open(path).map_err(io_err(path))?, false)
         .map_err(io_err(path))?;
@@ -372,11 +523,14 @@ pub fn verify_bundle_file(path: &Path) -> Result<Manifest, VerifyError> {
     let mut dirs: Vec<String> = Vec::new();
     let mut mtime = None;
     let mut contents = Contents { files: BTreeMap::new(), manifest: None, sums: None };
-    for entry in tar.entries().map_err(io_err(path))? {
+    let mut budget = Budget::new(Limits::DEFAULT);
+    for entry in tar.entries().map_err(io_err(path))?.raw(true) {
         let entry = entry.map_err(io_err(path))?;
+        refuse_extension_header(entry.header())?;
         let name = entry_path(&entry.path_bytes())?;
         let header = entry.header();
         let is_dir = entry_kind(&name, header)?;
+        budget.take(&name, entry.size())?;
         let rest = split_top(&mut top, &name)?.map(str::to_owned);
         let layout = |what: String| VerifyError::Layout(format!("{name}: {what}"));
         if let Some(prev) = &previous {

@@ -4,6 +4,8 @@ mod archive;
 mod bundles;
 mod fetch;
 mod fixture;
+mod hostile_bundles;
+mod hostile_catalog;
 mod oci;
 mod reader;
 mod server;

@@ -114,7 +114,7 @@ fn hostile_archives_are_refused_and_nothing_lands() {
     }
 }
 
-async fn good_bundle(dir: &Path) -> std::path::PathBuf {
+pub(crate) async fn good_bundle(dir: &Path) -> std::path::PathBuf {
     let item = Item::new("pkg", "ubuntu14", bytes(30, 10_000));
     let mut cfg = config(dir);
     cfg.mirrors = vec![mirror(&dir.join("m"), std::slice::from_ref(&item))];
