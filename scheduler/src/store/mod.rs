@@ -143,3 +143,28 @@ impl fmt::Display for Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The loop spawns store and server futures on the multi-threaded runtime: they must be
+    /// `Send`. A compile-time check: `check` is type-checked, never run.
+    #[test]
+    fn store_and_server_futures_are_send() {
+        fn check(
+            store: &Store,
+            spec: &StoreSpec,
+            listener: tokio::net::TcpListener,
+            ctx: crate::http::ApiContext,
+        ) {
+            assert_send(&Store::open(spec));
+            assert_send(&store.load());
+            assert_send(&store.save(Some(Version(1)), b""));
+            assert_send(&crate::http::serve(listener, ctx, std::future::pending()));
+        }
+        let _ = check;
+    }
+}
