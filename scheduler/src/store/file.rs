@@ -114,9 +114,15 @@ impl FileStore {
 
     fn write(&self, version: Version, data: &[u8]) -> Result<(), StoreError> {
         let temp = self.dir.join(TEMP_FILE);
+        // A leftover from a crash (or a planted symlink) goes first; O_EXCL then refuses to follow
+        // anything that appears in between.
+        match std::fs::remove_file(&temp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io("cannot remove the stale", &temp, e)),
+        }
         let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .write(true)
             .mode(0o600)
             .open(&temp)

@@ -108,6 +108,14 @@ async fn damage_is_reported_with_the_file_and_what_is_wrong() {
     std::fs::write(tmp.path().join(".scheduler-state.tmp"), b"half-written").unwrap();
     assert_eq!(store.load().await.unwrap().unwrap().version, Version(1));
     assert_eq!(store.save(Some(Version(1)), b"next").await.unwrap(), Version(2));
+
+    // A symlink planted where the temp file goes is replaced, never written through.
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, tmp.path().join(".scheduler-state.tmp")).unwrap();
+    assert_eq!(store.save(Some(Version(2)), b"third").await.unwrap(), Version(3));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(store.load().await.unwrap().unwrap().data, b"third");
 }
 
 #[tokio::test]
