@@ -80,7 +80,7 @@ impl ZkStore {
 
     pub async fn load(&self) -> Result<Option<Versioned>, StoreError> {
         self.run("read", |client| async move {
-            match client.get_data(&self.path).await {
+            match read(&client, &self.path).await {
                 Ok((data, stat)) => {
                     Attempt::Done(Ok(Some(Versioned { version: from_zk(stat.version), data })))
                 }
@@ -111,7 +111,7 @@ impl ZkStore {
             let conflict = &conflict;
             async move {
                 if was_uncertain {
-                    match client.get_data(&self.path).await {
+                    match read(&client, &self.path).await {
                         Ok((stored, stat)) => {
                             let found = from_zk(stat.version);
                             let ours = Version(expected.map_or(1, |v| v.0 + 1));
@@ -258,6 +258,16 @@ fn classify<T>(error: ZkError) -> Attempt<T> {
         }
         other => Attempt::Fail(other),
     }
+}
+
+/// Read the znode as the leader has it: `sync` first, because the server we are connected to
+/// may lag behind (a stale read would turn the next save into a false conflict).
+async fn read(client: &Client, path: &str) -> Result<(Vec<u8>, zookeeper_client::Stat), ZkError> {
+    match client.sync(path).await {
+        Ok(()) | Err(ZkError::NoNode) => {}
+        Err(e) => return Err(e),
+    }
+    client.get_data(path).await
 }
 
 async fn current_version(client: &Client, path: &str) -> Option<Version> {
