@@ -161,8 +161,43 @@ async fn commands_reach_the_loop_and_its_answers_become_status_codes() {
     server.stop().await.unwrap();
 }
 
+/// Log lines written while the guard lives (current-thread runtime: the server runs on this
+/// thread, so a thread-local subscriber sees everything).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn with_a_token_mutations_need_it_and_it_is_never_echoed() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let server =
         Server::start(deploying_view(), Options { token: Some(TOKEN), ..Options::default() }).await;
 
@@ -204,6 +239,12 @@ async fn with_a_token_mutations_need_it_and_it_is_never_echoed() {
         assert!(!body.contains(TOKEN), "{path} shows the token");
     }
     server.stop().await.unwrap();
+
+    // The log tells an operator what happened, and never the token (right or wrong).
+    let logs = logs.text();
+    assert!(logs.contains("refused a mutating API call without a valid token"), "{logs}");
+    assert!(logs.contains("operator command"), "{logs}");
+    assert!(!logs.contains(&TOKEN[..8]), "a token reached the log:\n{logs}");
 }
 
 #[tokio::test]
