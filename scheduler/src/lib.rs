@@ -2,3 +2,5 @@
 //! sans-IO core and the loop), kept in a library so tests reach them without a process.
 
 pub mod config;
+pub mod http;
+pub mod view;

@@ -2,4 +2,5 @@
 //! shared by the end-to-end tests.
 
 pub mod bins;
+pub mod fixtures;
 pub mod standins;

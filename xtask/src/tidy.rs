@@ -10,6 +10,7 @@ const SUBPROCESS_CONSTRUCTORS: &[&str] = &[
     "packaging/tests/it/archive.rs",
     "scheduler/tests/it/support.rs",
     "tests/tests/it/demo_assets.rs",
+    "tests/src/fixtures/packages.rs",
 ];
 
 fn rust_files() -> Vec<PathBuf> {
