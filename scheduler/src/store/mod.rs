@@ -76,7 +76,7 @@ pub enum StoreError {
     #[error("store {store}: {} is damaged: {problem}\nhint: restore it from a backup, or move it away to start with an empty state (the framework then registers anew)", .path.display())]
     Corrupt { store: String, path: PathBuf, problem: String },
     #[error(
-        "store {store}: {action} failed: {source}\nhint: check that ZooKeeper is running and reachable from this host"
+        "store {store}: {action} failed\nhint: check that ZooKeeper is running and reachable from this host"
     )]
     Unavailable {
         store: String,

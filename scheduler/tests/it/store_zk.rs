@@ -201,6 +201,8 @@ async fn a_store_gives_up_with_a_clear_error_when_zookeeper_stays_away() {
         "{message}"
     );
     assert!(message.contains("hint: check that ZooKeeper is running and reachable"), "{message}");
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("no available hosts"), "{error:?}");
 }
 
 /// A TCP proxy that can cut every connection and refuse new ones: a network partition between the
