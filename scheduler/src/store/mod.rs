@@ -135,6 +135,27 @@ impl Store {
     }
 }
 
+/// The loop's view of the store: compare-and-set saves; any failure other than a conflict is
+/// reported with its whole cause chain.
+impl crate::runtime::StateStore for Store {
+    async fn save(
+        &mut self,
+        expected: Option<crate::runtime::StoreVersion>,
+        data: Vec<u8>,
+    ) -> Result<crate::runtime::StoreVersion, crate::runtime::SaveError> {
+        match Store::save(self, expected.map(Version), &data).await {
+            Ok(version) => Ok(version.0),
+            Err(StoreError::Conflict { expected, found, .. }) => {
+                Err(crate::runtime::SaveError::Conflict {
+                    expected: expected.map(|v| v.0),
+                    found: found.map(|v| v.0),
+                })
+            }
+            Err(other) => Err(crate::runtime::SaveError::Other(mesos::http::error_chain(&other))),
+        }
+    }
+}
+
 impl fmt::Display for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
