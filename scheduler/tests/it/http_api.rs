@@ -244,6 +244,7 @@ async fn with_a_token_mutations_need_it_and_it_is_never_echoed() {
     let logs = logs.text();
     assert!(logs.contains("refused a mutating API call without a valid token"), "{logs}");
     assert!(logs.contains("operator command"), "{logs}");
+    assert!(logs.contains("HTTP request method=POST path=/v1/plan/pause status=401"), "{logs}");
     assert!(!logs.contains(&TOKEN[..8]), "a token reached the log:\n{logs}");
 }
 
