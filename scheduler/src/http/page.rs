@@ -69,7 +69,7 @@ pub fn render(view: &View, version: &str, artifacts: &[String]) -> String {
         HealthStatus::Deploying => "deploying",
         HealthStatus::Unhealthy => "unhealthy",
     };
-    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let percent = (done * 100).checked_div(total).unwrap_or(0);
 
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(

@@ -76,7 +76,7 @@ pub enum StoreError {
     #[error("store {store}: {} is damaged: {problem}\nhint: restore it from a backup, or move it away to start with an empty state (the framework then registers anew)", .path.display())]
     Corrupt { store: String, path: PathBuf, problem: String },
     #[error(
-        "store {store}: {action} failed: {source}\nhint: check that ZooKeeper is running and reachable from this host"
+        "store {store}: {action} failed\nhint: check that ZooKeeper is running and reachable from this host"
     )]
     Unavailable {
         store: String,
@@ -131,6 +131,27 @@ impl Store {
         match self {
             Store::File(store) => store.save(expected, data).await,
             Store::ZooKeeper(store) => store.save(expected, data).await,
+        }
+    }
+}
+
+/// The loop's view of the store: compare-and-set saves; any failure other than a conflict is
+/// reported with its whole cause chain.
+impl crate::runtime::StateStore for Store {
+    async fn save(
+        &mut self,
+        expected: Option<crate::runtime::StoreVersion>,
+        data: Vec<u8>,
+    ) -> Result<crate::runtime::StoreVersion, crate::runtime::SaveError> {
+        match Store::save(self, expected.map(Version), &data).await {
+            Ok(version) => Ok(version.0),
+            Err(StoreError::Conflict { expected, found, .. }) => {
+                Err(crate::runtime::SaveError::Conflict {
+                    expected: expected.map(|v| v.0),
+                    found: found.map(|v| v.0),
+                })
+            }
+            Err(other) => Err(crate::runtime::SaveError::Other(mesos::http::error_chain(&other))),
         }
     }
 }

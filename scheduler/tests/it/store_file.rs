@@ -163,3 +163,22 @@ async fn two_schedulers_racing_on_one_directory_never_both_win() {
         assert_eq!(stored.data, format!("{winner}-{round}").as_bytes());
     }
 }
+
+#[tokio::test]
+async fn the_loop_saves_through_its_state_store_trait() {
+    use scheduler::runtime::{SaveError, StateStore};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = open(tmp.path()).await;
+    assert_eq!(StateStore::save(&mut store, None, b"a".to_vec()).await.unwrap(), 1);
+    assert_eq!(StateStore::save(&mut store, Some(1), b"b".to_vec()).await.unwrap(), 2);
+    match StateStore::save(&mut store, Some(1), b"c".to_vec()).await {
+        Err(SaveError::Conflict { expected: Some(1), found: Some(2) }) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Damage surfaces with the file named.
+    std::fs::write(tmp.path().join("scheduler-state"), b"garbage").unwrap();
+    match StateStore::save(&mut store, Some(2), b"d".to_vec()).await {
+        Err(SaveError::Other(message)) => assert!(message.contains("is damaged"), "{message}"),
+        other => panic!("expected a store failure, got {other:?}"),
+    }
+}

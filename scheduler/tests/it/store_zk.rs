@@ -126,6 +126,15 @@ async fn compare_and_set_on_a_znode_with_parents_and_racing_schedulers() {
         open(zk.hosts(), "/scaleio/other").await.save(Some(Version(3)), b"x").await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict { found: None, .. }), "{error:?}");
 
+    // ZooKeeper's request limit is refused up front, naming the sizes.
+    let error = store.save(Some(Version(2)), &vec![0u8; 1_200_000]).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("the state is 1200000 bytes, above ZooKeeper's limit of 1000000 bytes"),
+        "{error}"
+    );
+
     // A second scheduler (its own session) sees the same state.
     let other = Arc::new(open(zk.hosts(), "/scaleio/prod/state").await);
     assert_eq!(
@@ -201,6 +210,8 @@ async fn a_store_gives_up_with_a_clear_error_when_zookeeper_stays_away() {
         "{message}"
     );
     assert!(message.contains("hint: check that ZooKeeper is running and reachable"), "{message}");
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("no available hosts"), "{error:?}");
 }
 
 /// A TCP proxy that can cut every connection and refuse new ones: a network partition between the
