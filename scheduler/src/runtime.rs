@@ -72,26 +72,6 @@ impl StateStore for MemoryStore {
     }
 }
 
-/// The loop saves through the scheduler's `Store` (file or ZooKeeper): a lost compare-and-set is
-/// a conflict (another scheduler is active), anything else a store failure.
-impl StateStore for crate::store::Store {
-    async fn save(
-        &mut self,
-        expected: Option<StoreVersion>,
-        data: Vec<u8>,
-    ) -> Result<StoreVersion, SaveError> {
-        use crate::store::{StoreError, Version};
-        match crate::store::Store::save(self, expected.map(Version), &data).await {
-            Ok(v) => Ok(v.0),
-            Err(StoreError::Conflict { expected, found, .. }) => Err(SaveError::Conflict {
-                expected: expected.map(|v| v.0),
-                found: found.map(|v| v.0),
-            }),
-            Err(e) => Err(SaveError::Other(e.to_string())),
-        }
-    }
-}
-
 /// How the loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
