@@ -14,7 +14,7 @@ use xshell::{Shell, cmd};
 /// Benchmarks reported as ratios against a baseline run in the same invocation.
 #[derive(Debug, clap::Args)]
 pub struct Bench {
-    /// Benchmarks to run (default: all). Known: see `BENCHES` (`bundle`).
+    /// Benchmarks to run (default: all). Known: see `BENCHES` (`bundle`, `emulator`).
     names: Vec<String>,
     /// Size of the generated input of the bundle benchmark, in MiB.
     #[arg(long, default_value_t = 1024)]
@@ -34,7 +34,7 @@ struct Figure {
 type BenchFn = fn(&Shell, &Bench) -> anyhow::Result<Vec<Figure>>;
 
 /// The registry: add a benchmark by adding one function and one line here.
-const BENCHES: &[(&str, BenchFn)] = &[("bundle", bundle)];
+const BENCHES: &[(&str, BenchFn)] = &[("bundle", bundle), ("emulator", emulator)];
 
 impl Bench {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
@@ -180,4 +180,34 @@ fn bundle(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
             ratio: Some(gz_ours as f64 / gz_base as f64),
         },
     ])
+}
+
+/// mini-mesos at scale: 1,000 agents and 10,000 tasks (one executor process per agent), a
+/// framework declining every offer; the figures are timer-tick times (allocation cycles
+/// included) against the allocation interval, which they must stay well under. Runs the dev
+/// profile build (dependencies are optimised there) so no second dependency build is needed.
+fn emulator(sh: &Shell, _opts: &Bench) -> anyhow::Result<Vec<Figure>> {
+    eprintln!("bench emulator: 1000 agents, 10000 tasks (about 30 s)");
+    let out = cmd!(
+        sh,
+        "cargo run --quiet -p testkit --bin mini-mesos -- --agents 1000 --scale-check 10000"
+    )
+    .quiet()
+    .ignore_stderr()
+    .read()?;
+    out.lines()
+        .map(|line| {
+            let cols: Vec<&str> =
+                line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+            let [name, ours, baseline, ratio] = cols[..] else {
+                anyhow::bail!("unexpected scale-check line {line:?}");
+            };
+            Ok(Figure {
+                name: name.to_owned(),
+                ours: ours.to_owned(),
+                baseline: baseline.to_owned(),
+                ratio: ratio.parse().ok(),
+            })
+        })
+        .collect()
 }

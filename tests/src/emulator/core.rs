@@ -1728,6 +1728,8 @@ impl Core {
             return;
         }
         let mut batches: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
+        let mut held: HashSet<(String, String)> =
+            self.offers.values().map(|o| (o.agent.clone(), o.framework.clone())).collect();
         let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
         let n = frameworks.len();
         for agent_id in agent_ids {
@@ -1746,7 +1748,7 @@ impl Core {
                 if f.filters.get(&agent_id).is_some_and(|until| *until > now) {
                     continue;
                 }
-                if self.offers.values().any(|o| o.agent == agent_id && o.framework == f.id) {
+                if held.contains(&(agent_id.clone(), f.id.clone())) {
                     continue;
                 }
                 if let Some(role) = f.roles().into_iter().find(|r| !f.suppressed.contains(r)) {
@@ -1755,6 +1757,7 @@ impl Core {
                 }
             }
             let Some((fw, role)) = chosen else { continue };
+            held.insert((agent_id.clone(), fw.clone()));
             let offer_id = format!("{}-O{}", self.master_id, self.next_offer);
             self.next_offer += 1;
             let f = &self.frameworks[&fw];
@@ -1926,16 +1929,19 @@ impl Core {
         Ok(boot_id)
     }
 
-    /// Kills every executor process (emulator shutdown).
+    /// Kills every executor process group (emulator shutdown).
     pub fn kill_all(&mut self) {
+        let mut pids = Vec::new();
         for a in self.agents.values_mut() {
             for e in a.executors.values_mut() {
                 if let Some(k) = e.kill.take() {
                     let _ = k.send(());
+                    pids.extend(e.pid);
                 }
                 e.sub = None;
             }
         }
+        super::process::kill_groups(&pids);
         for f in self.frameworks.values_mut() {
             f.sub = None;
         }
