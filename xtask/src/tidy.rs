@@ -12,6 +12,7 @@ const SUBPROCESS_CONSTRUCTORS: &[&str] = &[
     "tests/src/emulator/process.rs",
     "tests/tests/it/demo_assets.rs",
     "tests/src/fixtures/packages.rs",
+    "executor/src/host.rs",
 ];
 
 fn rust_files() -> Vec<PathBuf> {
