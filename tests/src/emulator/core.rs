@@ -159,6 +159,7 @@ pub(crate) struct Executor {
     pub res: Res,
     pub phase: Phase,
     pub sub: Option<(u64, Tx)>,
+    pub next_heartbeat: Instant,
     pub ever_subscribed: bool,
     pub ever_delivered: bool,
     /// Tasks not yet delivered (LAUNCH sent after SUBSCRIBED).
@@ -933,6 +934,7 @@ impl Core {
                         res: exec_res,
                         phase: Phase::Launching,
                         sub: None,
+                        next_heartbeat: Instant::now(),
                         ever_subscribed: false,
                         ever_delivered: false,
                         queued: vec![task.clone()],
@@ -1297,11 +1299,13 @@ impl Core {
         let generation = self.stream_gen;
         let framework_info = self.frameworks.get(&key.0).map(|f| f.info.clone());
         let partition_aware = self.frameworks.get(&key.0).is_some_and(Framework::partition_aware);
+        let heartbeat = self.shared().settings.executor_heartbeat;
         let Some(a) = self.agents.get_mut(agent) else { return (generation, rx) };
         let agent_info = a.info();
         let Some(exec) = a.executors.get_mut(key) else { return (generation, rx) };
         let resubscribe = exec.ever_subscribed;
         exec.sub = Some((generation, tx));
+        exec.next_heartbeat = Instant::now() + heartbeat;
         exec.ever_subscribed = true;
         if exec.phase == Phase::Launching {
             exec.phase = Phase::Running;
@@ -1622,6 +1626,19 @@ impl Core {
 
     fn executor_timers(&mut self, now: Instant) {
         let registration = self.shared().settings.executor_registration_timeout;
+        let heartbeat = self.shared().settings.executor_heartbeat;
+        let mut beats = Vec::new();
+        for (agent_id, a) in &mut self.agents {
+            for (key, e) in &mut a.executors {
+                if e.sub.is_some() && e.next_heartbeat <= now {
+                    e.next_heartbeat = now + heartbeat;
+                    beats.push((agent_id.clone(), key.clone()));
+                }
+            }
+        }
+        for (agent, key) in beats {
+            self.send_to_executor(&agent, &key, &ExecEvent::Heartbeat);
+        }
         let mut kill = Vec::new();
         let mut timed_out = Vec::new();
         for (agent_id, a) in &self.agents {

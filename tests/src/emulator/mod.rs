@@ -107,6 +107,8 @@ pub struct EmulatorConfig {
     pub hosts: Option<SimulatedHosts>,
     /// Extra executor environment (the agent's `--executor_environment_variables`).
     pub executor_env: Vec<(String, String)>,
+    /// Agent → executor HEARTBEAT interval (a real agent: 30 minutes).
+    pub executor_heartbeat_interval: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -130,6 +132,7 @@ impl Default for EmulatorConfig {
             seed: 0,
             hosts: None,
             executor_env: Vec::new(),
+            executor_heartbeat_interval: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -168,6 +171,7 @@ pub(crate) struct Settings {
     pub reboot_delay: Duration,
     pub hosts: Option<HostSettings>,
     pub executor_env: Vec<(String, String)>,
+    pub executor_heartbeat: Duration,
 }
 
 /// What every handler and timer shares.
@@ -282,6 +286,7 @@ impl Emulator {
             reboot_delay: config.reboot_delay,
             hosts,
             executor_env: config.executor_env.clone(),
+            executor_heartbeat: config.executor_heartbeat_interval,
         };
         let http = reqwest::Client::builder()
             .http1_only()

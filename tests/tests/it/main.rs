@@ -3,6 +3,7 @@
 mod demo_assets;
 mod emulator_executor;
 mod emulator_faults;
+mod emulator_fetch;
 mod emulator_scheduler;
 mod emulator_support;
 mod emulator_wire;
