@@ -1,6 +1,12 @@
 //! Integration tests of `scaleio-scheduler`: one binary, one module per subject.
 
 mod check_config;
+mod core_loop;
+mod core_loop_master;
+mod core_offers;
+mod core_plan;
+mod core_recovery;
+mod core_support;
 mod http_api;
 mod http_artifacts;
 mod http_support;

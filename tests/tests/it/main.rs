@@ -1,6 +1,11 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod emulator_executor;
+mod emulator_faults;
+mod emulator_scheduler;
+mod emulator_support;
+mod emulator_wire;
 mod executor_binary;
 mod executor_fixtures;
 mod executor_packages;
