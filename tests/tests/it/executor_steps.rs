@@ -401,6 +401,39 @@ async fn failures_say_what_to_do() {
     let f = r.expect_err("no MDM");
     assert!(f.output_tail.contains("Failed to connect to MDM 127.0.0.1:6611"), "{f:?}");
 
+    // The Ubuntu gateway needs Java 8+, which nothing installs: refused before dpkg runs.
+    crate::executor_support::write(
+        &sim.bin,
+        "java",
+        "#!/bin/sh\necho 'java version \"1.7.0_95\"' >&2\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(sim.bin.join("java"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let (r, transcript) = sim
+        .step(
+            "h1",
+            Step::InstallPackages(InstallPackages {
+                packages: vec![package(
+                    Os::Ubuntu14,
+                    Fixture::Gateway,
+                    ComponentSettings::Gateway { admin_password: SecretRef::default() },
+                )],
+            }),
+        )
+        .await;
+    let f = r.expect_err("java 7");
+    assert!(
+        f.message.starts_with(
+            "the ScaleIO gateway needs Java 8 or newer; `java -version` reports Java 7"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(!transcript.contains(" -i "), "{transcript}");
+
     // A missing secret names the variable.
     let mut ctx = sim.ctx("h1");
     ctx.secret_env.clear();
