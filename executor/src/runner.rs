@@ -63,12 +63,15 @@ struct Running {
     join: JoinHandle<Result<Done, StepError>>,
 }
 
-/// Runs until SHUTDOWN or the connection stops.
+/// Runs until SHUTDOWN, `shutdown` completing (SIGTERM: handled like SHUTDOWN), or the
+/// connection stopping.
 pub async fn run(
     config: RunnerConfig,
     handle: Handle,
     mut notices: UnboundedReceiver<Notice>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> Exit {
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut queue: VecDeque<TaskInfo> = VecDeque::new();
     let mut running: Option<Running> = None;
     let mut reboot_after: Option<Bytes> = None;
@@ -90,8 +93,12 @@ pub async fn run(
             Some(r) => tokio::select! {
                 n = notices.recv() => Next::Notice(n),
                 j = &mut r.join => Next::Joined(j),
+                () = &mut shutdown => Next::Notice(Some(Notice::Event(Event::Shutdown))),
             },
-            None => Next::Notice(notices.recv().await),
+            None => tokio::select! {
+                n = notices.recv() => Next::Notice(n),
+                () = &mut shutdown => Next::Notice(Some(Notice::Event(Event::Shutdown))),
+            },
         };
         let notice = match next {
             Next::Notice(n) => n,

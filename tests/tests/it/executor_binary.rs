@@ -580,3 +580,29 @@ async fn reboot_happens_only_after_the_acknowledgement() {
     agent.push(&Event::Shutdown);
     assert_eq!(exec.wait_exit(Duration::from_secs(10)).await, Some(0), "{}", exec.log());
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_step_reports_it_killed_and_exits_cleanly() {
+    let sim = Sim::new(Os::Ubuntu14);
+    let root = sim.add_host("h1", "10.0.0.4");
+    let slow = slow_apt_get(&sim, &sim.dir.path().join("never"));
+    let agent = Agent::start().await;
+    let mut exec = Executor::start(&sim, &agent, "h1", Some(&slow));
+    subscribed(&agent, &exec).await;
+    agent.step(
+        "prereqs",
+        Step::InstallPrerequisites(InstallPrerequisites {
+            packages: vec!["zip".into()],
+            kernel: None,
+        }),
+    );
+    let pid_file = root.join("apt-get.pid");
+    agent.until("apt-get to start", STEP_TIME, |_| pid_file.exists()).await;
+    let pid = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();
+    let mut kill = command("kill");
+    kill.arg("-TERM").arg(exec.child.id().to_string());
+    testkit::fixtures::packages::run_checked(kill, Duration::from_secs(10)).expect("kill -TERM");
+    assert_eq!(exec.wait_exit(Duration::from_secs(10)).await, Some(0), "{}", exec.log());
+    assert_eq!(agent.terminal("prereqs", STEP_TIME).await.state, TaskState::Killed);
+    agent.until("apt-get to die", Duration::from_secs(10), |_| !alive(&pid)).await;
+}
