@@ -100,6 +100,20 @@ async fn cluster(tamper: bool) -> Cluster {
 impl Cluster {
     /// Runs one step as a task on the agent's executor; its terminal update (acknowledged).
     async fn run(&mut self, id: &str, step: Step) -> mesos::TaskStatus {
+        self.launch(id, step).await;
+        loop {
+            let s = self.sched.update_for(id).await;
+            if let Some(ack) = CallKind::acknowledge(&s) {
+                assert_eq!(self.sched.call(ack).await.0, 202);
+            }
+            if s.state.is_terminal() {
+                return s;
+            }
+        }
+    }
+
+    /// Launches one step as a task on the agent's executor.
+    async fn launch(&mut self, id: &str, step: Step) {
         let offer: Offer = loop {
             if let Some(o) = self.sched.offers().await.into_iter().next() {
                 break o;
@@ -122,15 +136,6 @@ impl Cluster {
             ))
             .await;
         assert_eq!(code, 202, "{body}");
-        loop {
-            let s = self.sched.update_for(id).await;
-            if let Some(ack) = CallKind::acknowledge(&s) {
-                assert_eq!(self.sched.call(ack).await.0, 202);
-            }
-            if s.state.is_terminal() {
-                return s;
-            }
-        }
     }
 
     async fn finished(&mut self, id: &str, step: Step) -> ResultEnvelope {
@@ -287,5 +292,86 @@ async fn a_tampered_bundle_fails_the_step_with_the_file_named() {
     );
     assert!(message.contains("hint: "), "{message}");
     assert!(!c.root.join("opt/emc/scaleio/sds").exists());
+    c.emulator.shutdown().await;
+}
+
+/// Replaces the emulator's `apt-get` with one that records its pid and waits for `release`.
+fn slow_apt_get(c: &Cluster, release: &Path) {
+    let tools = c.emulator.work_dir().join("host-tools");
+    let real = c.emulator.work_dir().join("real-apt-get");
+    std::fs::create_dir_all(&real).expect("dir");
+    std::os::unix::fs::symlink(
+        std::fs::read_link(tools.join("apt-get")).expect("link"),
+        real.join("apt-get"),
+    )
+    .expect("link");
+    std::fs::remove_file(tools.join("apt-get")).expect("unlink");
+    let script = format!(
+        "#!/bin/sh\necho $$ > \"$SCALEIO_HOST_ROOT/apt-get.pid\"\nwhile [ ! -e {} ]; do sleep 0.05; done\nexec {} \"$@\"\n",
+        release.display(),
+        real.join("apt-get").display()
+    );
+    write(&tools, "apt-get", &script);
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(tools.join("apt-get"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+}
+
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+async fn pid_of_apt_get(root: &Path) -> String {
+    let pid_file = root.join("apt-get.pid");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "apt-get did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();
+    std::fs::remove_file(&pid_file).expect("rm pid");
+    pid
+}
+
+#[tokio::test]
+async fn an_agent_restart_mid_step_and_a_kill_under_the_emulator() {
+    let mut c = cluster(false).await;
+    let release = c.emulator.work_dir().join("release-apt-get");
+    slow_apt_get(&c, &release);
+    let prereqs = |p: &str| {
+        Step::InstallPrerequisites(InstallPrerequisites { packages: vec![p.into()], kernel: None })
+    };
+
+    // The agent restarts while apt-get runs; the step's result still reaches the scheduler.
+    c.launch("zip", prereqs("zip")).await;
+    let running = c.sched.await_state("zip", TaskState::Running).await;
+    assert_eq!(running.message.as_deref(), Some("install_prerequisites: running"));
+    pid_of_apt_get(&c.root).await;
+    c.emulator.restart_agent(HOST).expect("restart");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(&release, "").expect("release apt-get");
+    let done = c.sched.await_state("zip", TaskState::Finished).await;
+    let result = ResultEnvelope::from_json(&done.data.expect("data").0).expect("result");
+    assert!(result.result.changed);
+
+    // KILL while apt-get hangs: TASK_KILLED and the command is gone.
+    std::fs::remove_file(&release).expect("hold apt-get again");
+    c.launch("libaio", prereqs("libaio1")).await;
+    c.sched.await_state("libaio", TaskState::Running).await;
+    let pid = pid_of_apt_get(&c.root).await;
+    assert!(alive(&pid));
+    let kill = mesos::scheduler::Kill {
+        task_id: TaskID::new("libaio"),
+        agent_id: None,
+        kill_policy: None,
+    };
+    assert_eq!(c.sched.call(CallKind::Kill(kill)).await.0, 202);
+    let killed = c.sched.await_state("libaio", TaskState::Killed).await;
+    assert!(killed.message.is_some_and(|m| m.contains("killed while running")));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while alive(&pid) {
+        assert!(tokio::time::Instant::now() < deadline, "apt-get {pid} survived the KILL");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     c.emulator.shutdown().await;
 }
