@@ -7,4 +7,5 @@ pub mod core;
 pub mod http;
 pub mod runtime;
 pub mod snapshot;
+pub mod store;
 pub mod view;

@@ -19,6 +19,12 @@ pub struct Bench {
     /// Size of the generated input of the bundle benchmark, in MiB.
     #[arg(long, default_value_t = 1024)]
     bundle_mib: u64,
+    /// Size of the generated event stream of the events benchmark, in MiB.
+    #[arg(long, default_value_t = 64)]
+    events_mib: u64,
+    /// Measure this (unoptimised) build instead of re-running under `--release`.
+    #[arg(long)]
+    debug: bool,
 }
 
 /// One measured figure.
@@ -31,10 +37,14 @@ struct Figure {
     ratio: Option<f64>,
 }
 
+/// Number of generated artifacts in the bundle benchmarks' catalogs.
+const FILES: u64 = 8;
+
 type BenchFn = fn(&Shell, &Bench) -> anyhow::Result<Vec<Figure>>;
 
 /// The registry: add a benchmark by adding one function and one line here.
-const BENCHES: &[(&str, BenchFn)] = &[("bundle", bundle)];
+const BENCHES: &[(&str, BenchFn)] =
+    &[("bundle", bundle), ("bundle-memory", bundle_memory), ("events", events)];
 
 impl Bench {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
@@ -43,6 +53,14 @@ impl Bench {
                 let known: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();
                 anyhow::bail!("unknown benchmark {name:?}; known: {}", known.join(", "));
             }
+        }
+        if cfg!(debug_assertions) && !self.debug {
+            // The code under test (decoders, writers) is a workspace member, compiled without
+            // optimisation by `cargo run`: its figures would be those of a debug build.
+            eprintln!("bench: re-running under --release (pass --debug to measure this build)");
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            cmd!(sh, "cargo run --release --quiet --package xtask -- {args...}").run()?;
+            return Ok(());
         }
         println!("{:<24}  {:>12}  {:>12}  {:>6}", "name", "ours", "baseline", "ratio");
         for (name, bench) in BENCHES {
@@ -90,7 +108,6 @@ fn generate(path: &Path, seed: u64, size: u64) -> anyhow::Result<()> {
 /// `bundle` from a local mirror (fresh cache, so it copies, verifies and packs) against
 /// `sha256sum` of the inputs followed by `tar -czf` of them; plus our peak memory.
 fn bundle(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
-    const FILES: u64 = 8;
     let root = sh.current_dir();
     let dir = root.join("target/bench/bundle");
     let mirror = dir.join("mirror");
@@ -101,24 +118,8 @@ fn bundle(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
         each >> 20,
         mirror.display()
     );
-    let mut catalog = String::from("release = \"bench\"\n");
-    let mut lock = String::from(packaging::catalog::LOCK_HEADER);
-    let mut names = Vec::new();
-    for i in 0..FILES {
-        let file = format!("artifact-{i}.bin");
-        let path = mirror.join(&file);
-        generate(&path, i + 1, each)?;
-        let (sha256, size) = packaging::fetch::hash_file(&path)?;
-        catalog.push_str(&format!(
-            "\n[[artifact]]\nname = \"artifact-{i}\"\ncomponent = \"sds\"\nplatform = \"ubuntu14\"\nversion = \"1\"\nfile = \"{file}\"\nurls = []\n"
-        ));
-        lock.push_str(&format!(
-            "\n[[artifact]]\nname = \"artifact-{i}\"\nsha256 = \"{sha256}\"\nsize = {size}\n"
-        ));
-        names.push(file);
-    }
-    std::fs::write(dir.join("catalog.toml"), catalog)?;
-    std::fs::write(dir.join("catalog.lock"), lock)?;
+    let (catalog, lock) = bench_catalog(&dir, &mirror, opts.bundle_mib)?;
+    let names: Vec<String> = (0..FILES).map(|i| format!("artifact-{i}.bin")).collect();
 
     // Baseline: read every byte to hash it, then read every byte again to tar and gzip it.
     let baseline_out = dir.join("baseline.tar.gz");
@@ -134,7 +135,6 @@ fn bundle(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
     let _ = std::fs::remove_dir_all(&cache);
     let _ = std::fs::remove_dir_all(&out);
     let exe = std::env::current_exe().context("cannot locate the xtask binary")?;
-    let (catalog, lock) = (dir.join("catalog.toml"), dir.join("catalog.lock"));
     let start = Instant::now();
     let output = cmd!(
         sh,
@@ -178,6 +178,220 @@ fn bundle(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
             ours: mib(gz_ours),
             baseline: mib(gz_base),
             ratio: Some(gz_ours as f64 / gz_base as f64),
+        },
+    ])
+}
+
+/// Peak memory of `bundle` at two input sizes (a quarter of `--bundle-mib`, then all of it):
+/// streaming keeps it flat, so the ratio stays near 1. Measured as the child's own VmHWM.
+fn bundle_memory(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
+    let mut peaks = Vec::new();
+    for mib in [opts.bundle_mib.div_ceil(4), opts.bundle_mib] {
+        let dir = sh.current_dir().join(format!("target/bench/bundle-memory-{mib}"));
+        let mirror = dir.join("mirror");
+        std::fs::create_dir_all(&mirror)?;
+        let (catalog, lock) = bench_catalog(&dir, &mirror, mib)?;
+        let (cache, out) = (dir.join("cache"), dir.join("out"));
+        let _ = std::fs::remove_dir_all(&cache);
+        let _ = std::fs::remove_dir_all(&out);
+        eprintln!("bench bundle-memory: packing {mib} MiB");
+        let exe = std::env::current_exe().context("cannot locate the xtask binary")?;
+        let output = cmd!(
+            sh,
+            "{exe} bundle --catalog {catalog} --lock {lock} --mirror {mirror} --cache {cache} --offline --out {out} --print-peak-rss"
+        )
+        .quiet()
+        .ignore_stdout()
+        .output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let peak: u64 = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak-rss-kib: "))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("the bundle child printed no peak-rss-kib line: {stderr}"))?;
+        let _ = std::fs::remove_dir_all(&cache);
+        let _ = std::fs::remove_dir_all(&out);
+        peaks.push((mib, peak));
+    }
+    let [(small, small_kib), (large, large_kib)] = peaks[..] else {
+        anyhow::bail!("expected two measurements");
+    };
+    let mib = |k: u64| format!("{:.1}MiB", k as f64 / 1024.0);
+    Ok(vec![Figure {
+        name: format!("bundle.peak_rss {large}MiB vs {small}MiB"),
+        ours: mib(large_kib),
+        baseline: mib(small_kib),
+        ratio: Some(large_kib as f64 / small_kib as f64),
+    }])
+}
+
+/// Writes a catalog and lock of [`FILES`] generated artifacts totalling `mib` MiB; returns their paths.
+fn bench_catalog(dir: &Path, mirror: &Path, mib: u64) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let each = (mib << 20).div_ceil(FILES);
+    let mut catalog = String::from("release = \"bench\"\n");
+    let mut lock = String::from(packaging::catalog::LOCK_HEADER);
+    for i in 0..FILES {
+        let file = format!("artifact-{i}.bin");
+        let path = mirror.join(&file);
+        generate(&path, i + 1, each)?;
+        let (sha256, size) = packaging::fetch::hash_file(&path)?;
+        catalog.push_str(&format!(
+            "\n[[artifact]]\nname = \"artifact-{i}\"\ncomponent = \"sds\"\nplatform = \"ubuntu14\"\nversion = \"1\"\nfile = \"{file}\"\nurls = []\n"
+        ));
+        lock.push_str(&format!(
+            "\n[[artifact]]\nname = \"artifact-{i}\"\nsha256 = \"{sha256}\"\nsize = {size}\n"
+        ));
+    }
+    let (c, l) = (dir.join("catalog.toml"), dir.join("catalog.lock"));
+    std::fs::write(&c, catalog)?;
+    std::fs::write(&l, lock)?;
+    Ok((c, l))
+}
+
+/// One cycle of a scheduler's event stream, shaped like what a real Mesos 1.12 master sends
+/// (see shared/fixtures/real-mesos-1.12): an OFFERS event with 8 agents' offers, 10 status
+/// UPDATEs and 5 HEARTBEATs. Each record is the canonical JSON of the decoded event.
+fn event_cycle(cycle: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    use mesos::scheduler::Event;
+    let fw = "70da702a-87c2-4b68-9f7c-b00d256053ac-0000";
+    let offers: Vec<serde_json::Value> = (0..8)
+        .map(|i| {
+            serde_json::json!({
+                "id": {"value": format!("70da702a-O{cycle}-{i}")},
+                "framework_id": {"value": fw},
+                "agent_id": {"value": format!("70da702a-87c2-4b68-9f7c-b00d256053ac-S{i}")},
+                "hostname": format!("agent-{i}.example.internal"),
+                "url": {"scheme": "http", "address": {"hostname": format!("agent-{i}"),
+                        "ip": format!("10.0.0.{i}"), "port": 5051}, "path": "/slave(1)"},
+                "resources": [
+                    {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}, "role": "*"},
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 3.9}, "role": "*"},
+                    {"name": "mem", "type": "SCALAR", "scalar": {"value": 14_848.0}, "role": "*"},
+                    {"name": "disk", "type": "SCALAR", "scalar": {"value": 98_304.0}, "role": "*"}
+                ],
+                "attributes": [
+                    {"name": "os", "type": "TEXT", "text": {"value": "ubuntu14"}},
+                    {"name": "rack", "type": "TEXT", "text": {"value": format!("r{}", i % 3)}},
+                    {"name": "scaleio-sds-devices", "type": "TEXT", "text": {"value": "/dev/xvdf,/dev/xvdg"}}
+                ],
+                "executor_ids": [{"value": format!("scaleio-executor-agent-{i}")}]
+            })
+        })
+        .collect();
+    let mut values = vec![serde_json::json!({"type": "OFFERS", "offers": {"offers": offers}})];
+    for i in 0..10 {
+        values.push(serde_json::json!({"type": "UPDATE", "update": {"status": {
+            "task_id": {"value": format!("scaleio-step-{cycle}-{i}-install-sds")},
+            "state": if i % 2 == 0 { "TASK_RUNNING" } else { "TASK_FINISHED" },
+            "message": "step install-sds finished: 3 packages installed",
+            "source": "SOURCE_EXECUTOR",
+            "data": "eyJzdGVwIjoiaW5zdGFsbC1zZHMiLCJvayI6dHJ1ZX0=",
+            "agent_id": {"value": format!("70da702a-87c2-4b68-9f7c-b00d256053ac-S{}", i % 8)},
+            "executor_id": {"value": format!("scaleio-executor-agent-{}", i % 8)},
+            "timestamp": 1_795_338_337.606_203_3,
+            "uuid": "I+EMT9tbQRKjf8ZzcRN4eA==",
+            "container_status": {"container_id": {"value": "01c5f838-78ed-43b9-aba4-8c35f7b71aaa"},
+                "network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": "10.0.0.1"}]}],
+                "executor_pid": 20234}
+        }}}));
+    }
+    for _ in 0..5 {
+        values.push(serde_json::json!({"type": "HEARTBEAT"}));
+    }
+    values
+        .into_iter()
+        .map(|v| {
+            let event: Event = serde_json::from_value(v).context("bench event is valid")?;
+            Ok(event.to_json())
+        })
+        .collect()
+}
+
+/// RecordIO + JSON event decoding as the scheduler connection does it (the stream arrives in
+/// 16 KiB chunks, records are framed out and decoded with `Event::from_record`) against
+/// `serde_json` decoding the same records already split. The difference is the framing cost
+/// (the target: under 10%). Best of 5 alternating runs each.
+fn events(_sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
+    use mesos::recordio;
+    use mesos::scheduler::Event;
+    const CHUNK: usize = 16 << 10;
+    const ROUNDS: usize = 5;
+    let target = usize::try_from(opts.events_mib << 20).context("--events-mib is too large")?;
+    let mut records = Vec::new();
+    let mut stream = Vec::with_capacity(target + (1 << 20));
+    let mut cycle = 0;
+    while stream.len() < target {
+        for record in event_cycle(cycle)? {
+            recordio::encode_into(&record, &mut stream);
+            records.push(record);
+        }
+        cycle += 1;
+    }
+    let payload: usize = records.iter().map(Vec::len).sum();
+    eprintln!(
+        "bench events: {} events, {:.1} MiB of JSON, {:.1} MiB framed",
+        records.len(),
+        payload as f64 / f64::from(1u32 << 20),
+        stream.len() as f64 / f64::from(1u32 << 20)
+    );
+
+    let ours_once = || -> anyhow::Result<(Duration, usize)> {
+        let start = Instant::now();
+        let mut decoder = recordio::Decoder::default();
+        let mut count = 0;
+        for chunk in stream.chunks(CHUNK) {
+            decoder.feed(chunk);
+            while let Some(record) = decoder.next_record()? {
+                std::hint::black_box(Event::from_record(&record)?);
+                count += 1;
+            }
+        }
+        decoder.finish()?;
+        Ok((start.elapsed(), count))
+    };
+    let baseline_once = || -> anyhow::Result<(Duration, usize)> {
+        let start = Instant::now();
+        for record in &records {
+            std::hint::black_box(serde_json::from_slice::<Event>(record)?);
+        }
+        Ok((start.elapsed(), records.len()))
+    };
+    let (mut ours, mut baseline) = (Duration::MAX, Duration::MAX);
+    for round in 0..ROUNDS {
+        let (o, n) = ours_once()?;
+        anyhow::ensure!(n == records.len(), "decoded {n} of {} events", records.len());
+        let (b, _) = baseline_once()?;
+        eprintln!("bench events: round {round}: ours {o:?}, baseline {b:?}");
+        ours = ours.min(o);
+        baseline = baseline.min(b);
+    }
+    let mb = stream.len() as f64 / 1e6;
+    let n = records.len() as f64;
+    let (o, b) = (ours.as_secs_f64(), baseline.as_secs_f64());
+    Ok(vec![
+        Figure {
+            name: format!("events.wall ({:.0} MB)", mb),
+            ours: seconds(ours),
+            baseline: seconds(baseline),
+            ratio: Some(o / b),
+        },
+        Figure {
+            name: "events.throughput".into(),
+            ours: format!("{:.1}MB/s", mb / o),
+            baseline: format!("{:.1}MB/s", mb / b),
+            ratio: Some(b / o),
+        },
+        Figure {
+            name: "events.rate".into(),
+            ours: format!("{:.0}ev/s", n / o),
+            baseline: format!("{:.0}ev/s", n / b),
+            ratio: Some(b / o),
+        },
+        Figure {
+            name: "events.framing_overhead".into(),
+            ours: format!("{:.1}%", (o / b - 1.0) * 100.0),
+            baseline: "<10%".into(),
+            ratio: None,
         },
     ])
 }

@@ -9,5 +9,8 @@ mod core_recovery;
 mod core_support;
 mod http_api;
 mod http_artifacts;
+mod http_page;
 mod http_support;
+mod store_file;
+mod store_zk;
 mod support;
