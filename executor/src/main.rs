@@ -111,7 +111,19 @@ fn main() -> ExitCode {
                 return None;
             }
         };
-        Some(runner::run(runner_config, handle, notices).await)
+        let sigterm = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                    tracing::info!("SIGTERM: stopping like SHUTDOWN");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        Some(runner::run(runner_config, handle, notices, sigterm).await)
     });
     match exit {
         None => ExitCode::from(EXIT_CONFIG),

@@ -9,6 +9,7 @@ mod emulator_scheduler;
 mod emulator_support;
 mod emulator_wire;
 mod executor_binary;
+mod executor_emulator;
 mod executor_fixtures;
 mod executor_packages;
 mod executor_steps;
