@@ -1,8 +1,9 @@
 //! The `scaleio-executor` binary under the emulator (`testkit::emulator`): launched by a real
 //! agent process launch with the fetcher extracting the fixture bundle into the sandbox, on a
 //! simulated Ubuntu 14.04 host: a data node's steps including the kernel reboot (the emulator
-//! reboots the host after the executor asked, the step then completes on the new boot id), and a
-//! tampered bundle failing the step that needs it, naming the file.
+//! reboots the host after the executor asked, the step then completes on the new boot id), an
+//! agent restart mid-step and a KILL, three RHEL 7 MDM agents building the MDM cluster through
+//! `scli`, and a tampered bundle failing the step that needs it, naming the file.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,10 +48,10 @@ fn bundle_archive(dir: &Path, format: Format, tamper: bool) -> PathBuf {
     archive
 }
 
-fn executor_info(archive: &Path) -> ExecutorInfo {
+fn executor_info(archive: &Path, host: &str) -> ExecutorInfo {
     let binary =
         testkit::bins::workspace_binary("scaleio-executor").expect("scaleio-executor is built");
-    let mut e = ExecutorInfo::new(ExecutorID::new("executor-scaleio-agent-1"));
+    let mut e = ExecutorInfo::new(ExecutorID::new(format!("executor-scaleio-{host}")));
     e.command = Some(CommandInfo {
         uris: vec![Uri::new(archive.display().to_string())],
         environment: Some(Environment {
@@ -68,39 +69,65 @@ fn executor_info(archive: &Path) -> ExecutorInfo {
 struct Cluster {
     emulator: Emulator,
     sched: Sched,
-    exec: ExecutorInfo,
+    archive: PathBuf,
     root: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 async fn cluster(tamper: bool) -> Cluster {
+    cluster_of(&[(HOST, "os:ubuntu14")], Format::Deb, tamper).await
+}
+
+/// Agents `(hostname, attributes)` with simulated hosts, the fixture bundle of `format`, and a
+/// checkpointing framework; `root` is the first agent's host root.
+async fn cluster_of(agents: &[(&str, &str)], format: Format, tamper: bool) -> Cluster {
     let dir = tempfile::tempdir().expect("tmp");
-    let archive = bundle_archive(dir.path(), Format::Deb, tamper);
+    let archive = bundle_archive(dir.path(), format, tamper);
     let mut config: EmulatorConfig = fast_config(0);
-    config.agents = vec![AgentSpec::new(HOST).with_attributes("os:ubuntu14").expect("attributes")];
+    config.agents = agents
+        .iter()
+        .map(|(h, a)| AgentSpec::new(*h).with_attributes(a).expect("attributes"))
+        .collect();
     config.hosts = Some(SimulatedHosts {
         bin_dir: testkit::bins::target_profile_dir().expect("target dir"),
         standin_state: None,
     });
     config.reboot_delay = Duration::from_millis(200);
     let emulator = start(config).await;
-    let root = testkit::emulator::simhost::root_of(emulator.work_dir(), HOST);
-    write(
-        &root,
-        "etc/standin/repo",
-        "libaio1 0.3.109-4\nzip 3.0-8\nlinux-image-4.4.0-38-generic 4.4.0-38.57~14.04.1\n",
-    );
-    write(&root, "etc/init.d/mesos-slave", "#!/bin/sh\n");
+    for (h, _) in agents {
+        let root = testkit::emulator::simhost::root_of(emulator.work_dir(), h);
+        let (repo, agent) = match format {
+            Format::Deb => (
+                "libaio1 0.3.109-4\nzip 3.0-8\nlinux-image-4.4.0-38-generic 4.4.0-38.57~14.04.1\n",
+                ("etc/init.d/mesos-slave", "#!/bin/sh\n"),
+            ),
+            Format::Rpm => (
+                "libaio 0.3.109-13.el7\nzip 3.0-11.el7\nunzip 6.0-16.el7\njava-1.8.0-openjdk 1.8.0.131-11.b12.el7\n",
+                ("lib/systemd/system/mesos-slave.service", "[Unit]\n"),
+            ),
+        };
+        write(&root, "etc/standin/repo", repo);
+        write(&root, agent.0, agent.1);
+        if format == Format::Rpm {
+            testkit::fixtures::packages::init_rpm_root(&root).expect("rpm root");
+        }
+    }
+    let root = testkit::emulator::simhost::root_of(emulator.work_dir(), agents[0].0);
     let mut info = framework_info("scaleio-test");
     info.checkpoint = Some(true);
     let sched = Sched::subscribe(&emulator.master_url(), info).await;
-    Cluster { emulator, sched, exec: executor_info(&archive), root, _dir: dir }
+    Cluster { emulator, sched, archive, root, _dir: dir }
 }
 
 impl Cluster {
     /// Runs one step as a task on the agent's executor; its terminal update (acknowledged).
     async fn run(&mut self, id: &str, step: Step) -> mesos::TaskStatus {
-        self.launch(id, step).await;
+        self.run_on(HOST, id, step).await
+    }
+
+    /// Runs one step on `host`'s executor; its terminal update (acknowledged).
+    async fn run_on(&mut self, host: &str, id: &str, step: Step) -> mesos::TaskStatus {
+        self.launch_on(host, id, step).await;
         loop {
             let s = self.sched.update_for(id).await;
             if let Some(ack) = CallKind::acknowledge(&s) {
@@ -112,20 +139,34 @@ impl Cluster {
         }
     }
 
-    /// Launches one step as a task on the agent's executor.
     async fn launch(&mut self, id: &str, step: Step) {
+        self.launch_on(HOST, id, step).await;
+    }
+
+    /// Launches one step as a task on `host`'s executor (other agents' offers stay outstanding).
+    async fn launch_on(&mut self, host: &str, id: &str, step: Step) {
+        let mut pool = std::mem::take(&mut self.sched.stash);
         let offer: Offer = loop {
-            if let Some(o) = self.sched.offers().await.into_iter().next() {
-                break o;
+            if let Some(i) = pool.iter().position(|o| o.hostname == host) {
+                break pool.remove(i);
             }
+            let more = self
+                .sched
+                .wait_for("OFFERS", |e| match e {
+                    mesos::scheduler::Event::Offers(o) => Some(o.offers.clone()),
+                    _ => None,
+                })
+                .await;
+            pool.extend(more);
         };
+        self.sched.stash.extend(pool);
         let mut t = TaskInfo::new(
             id,
             TaskID::new(id),
             offer.agent_id.clone(),
             vec![Resource::scalar("cpus", 0.01), Resource::scalar("mem", 16.0)],
         );
-        t.executor = Some(self.exec.clone());
+        t.executor = Some(executor_info(&self.archive, host));
         t.data = Some(mesos::Bytes(StepEnvelope::new(step).to_json()));
         let (code, body) = self
             .sched
@@ -137,7 +178,6 @@ impl Cluster {
             .await;
         assert_eq!(code, 202, "{body}");
     }
-
     async fn finished(&mut self, id: &str, step: Step) -> ResultEnvelope {
         let s = self.run(id, step).await;
         assert_eq!(s.state, TaskState::Finished, "{id}: {:?}", s.message);
@@ -373,5 +413,116 @@ async fn an_agent_restart_mid_step_and_a_kill_under_the_emulator() {
         assert!(tokio::time::Instant::now() < deadline, "apt-get {pid} survived the KILL");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    c.emulator.shutdown().await;
+}
+
+fn rpm(f: Fixture, settings: ComponentSettings) -> PackageInstall {
+    PackageInstall {
+        settings,
+        artifact: f.file_name(Format::Rpm),
+        version: f.wanted_version().into(),
+    }
+}
+
+#[tokio::test]
+async fn three_mdm_agents_build_the_cluster_through_their_executors() {
+    let hosts = ["mdm-1", "mdm-2", "mdm-3"];
+    let agents: Vec<(&str, &str)> = hosts.iter().map(|h| (*h, "os:rhel7")).collect();
+    let mut c = cluster_of(&agents, Format::Rpm, false).await;
+    // The agents' IPs as the cluster model knows them (the emulator registers each host).
+    let model =
+        testkit::standins::model::Model::load(&c.emulator.work_dir().join("scaleio-model.json"))
+            .expect("model");
+    let ip = |h: &str| {
+        model
+            .ip_of_root(&testkit::emulator::simhost::root_of(c.emulator.work_dir(), h))
+            .expect("registered")
+    };
+    let ips: Vec<String> = hosts.iter().map(|h| ip(h)).collect();
+    let sdc = vec![ips[0].clone(), ips[1].clone()];
+    let login = || scaleio::step::MdmLogin {
+        mdm_ip: None,
+        username: "admin".into(),
+        password: SecretRef::default(),
+    };
+    for (i, h) in hosts.iter().enumerate() {
+        let role = if i == 2 {
+            scaleio::topology::MdmRole::Tiebreaker
+        } else {
+            scaleio::topology::MdmRole::Manager
+        };
+        let r = c
+            .run_on(
+                h,
+                &format!("packages-{h}"),
+                Step::InstallPackages(InstallPackages {
+                    packages: vec![
+                        rpm(Fixture::Mdm, ComponentSettings::Mdm { role }),
+                        rpm(Fixture::Sds, ComponentSettings::Sds),
+                        rpm(Fixture::Sdc, ComponentSettings::Sdc { mdm_ips: sdc.clone() }),
+                    ],
+                }),
+            )
+            .await;
+        assert_eq!(r.state, TaskState::Finished, "{h}: {:?}", r.message);
+    }
+    let steps = vec![
+        Step::CreateMdmCluster(scaleio::step::CreateMdmCluster {
+            master_ip: ips[0].clone(),
+            master_management_ip: ips[0].clone(),
+            master_name: n("mdm1"),
+            admin_password: SecretRef::default(),
+        }),
+        Step::AddStandbyMdm(scaleio::step::AddStandbyMdm {
+            login: login(),
+            ip: ips[1].clone(),
+            management_ip: Some(ips[1].clone()),
+            name: n("mdm2"),
+            role: scaleio::topology::MdmRole::Manager,
+        }),
+        Step::AddStandbyMdm(scaleio::step::AddStandbyMdm {
+            login: login(),
+            ip: ips[2].clone(),
+            management_ip: None,
+            name: n("tb"),
+            role: scaleio::topology::MdmRole::Tiebreaker,
+        }),
+        Step::SwitchClusterMode(scaleio::step::SwitchClusterMode {
+            login: login(),
+            add_slave_names: vec![n("mdm2")],
+            add_tb_names: vec![n("tb")],
+        }),
+        Step::RenameSystem(scaleio::step::RenameSystem { login: login(), name: n("scaleio") }),
+    ];
+    let mut last = None;
+    for (i, step) in steps.into_iter().enumerate() {
+        let s = c.run_on("mdm-1", &format!("cluster-{i}"), step).await;
+        assert_eq!(s.state, TaskState::Finished, "cluster step {i}: {:?}", s.message);
+        last = Some(ResultEnvelope::from_json(&s.data.expect("data").0).expect("result"));
+    }
+    let Some(Outcome::RenameSystem(facts)) = last.map(|r| r.result.outcome) else {
+        panic!("rename")
+    };
+    assert_eq!((facts.mode.as_str(), facts.name.as_deref()), ("3_node", Some("scaleio")));
+    assert_eq!(facts.slaves.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["mdm2"]);
+    assert_eq!(facts.tiebreakers.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["tb"]);
+    let verify = c
+        .run_on(
+            "mdm-2",
+            "verify-mdm-2",
+            Step::Verify(Verify {
+                checks: vec![
+                    Check::ClusterMode { login: login() },
+                    Check::SdcMdms { mdm_ips: sdc },
+                ],
+            }),
+        )
+        .await;
+    let Outcome::Verify { checks } =
+        ResultEnvelope::from_json(&verify.data.expect("data").0).expect("result").result.outcome
+    else {
+        panic!("verify")
+    };
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
     c.emulator.shutdown().await;
 }
