@@ -222,3 +222,46 @@ async fn the_mesos_scheduler_connection_follows_the_standby_redirect() {
         .expect("DECLINE accepted by the leader");
     handle.close();
 }
+
+#[tokio::test]
+async fn an_executor_that_never_subscribes_times_out_and_update_framework_applies() {
+    let emu = start(EmulatorConfig {
+        executor_registration_timeout: Duration::from_millis(300),
+        ..fast_config(1)
+    })
+    .await;
+    let mut sched = Sched::subscribe(&emu.master_url(), framework_info("silent")).await;
+    launch(&mut sched, |o| {
+        let mut e = ExecutorInfo::new(ExecutorID::new("silent"));
+        e.command = Some(CommandInfo { value: Some("sleep 30".into()), ..CommandInfo::default() });
+        let mut t = TaskInfo::new(
+            "t",
+            TaskID::new("t"),
+            o.agent_id.clone(),
+            vec![Resource::scalar("cpus", 0.1)],
+        );
+        t.executor = Some(e);
+        t
+    })
+    .await;
+    let s = sched.await_state("t", TaskState::Failed).await;
+    assert_eq!(s.reason, Some(mesos::TaskReason::ExecutorRegistrationTimeout));
+    eventually("the executor is gone", || emu.state().slaves[0].executors.is_empty()).await;
+
+    let mut info = framework_info("renamed");
+    info.id = sched.id();
+    let update = scheduler::UpdateFramework {
+        framework_info: info.clone(),
+        suppressed_roles: Vec::new(),
+        offer_constraints: None,
+    };
+    assert_eq!(sched.call(CallKind::UpdateFramework(update)).await.0, 200);
+    assert_eq!(emu.state().framework(&sched.framework_id).unwrap().name, "renamed");
+    info.id = Some(mesos::FrameworkID::new("someone-else"));
+    let update = scheduler::UpdateFramework {
+        framework_info: info,
+        suppressed_roles: Vec::new(),
+        offer_constraints: None,
+    };
+    assert_eq!(sched.call(CallKind::UpdateFramework(update)).await.0, 400);
+}
