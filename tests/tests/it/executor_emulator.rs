@@ -94,24 +94,6 @@ async fn cluster_of(agents: &[(&str, &str)], format: Format, tamper: bool) -> Cl
     });
     config.reboot_delay = Duration::from_millis(200);
     let emulator = start(config).await;
-    for (h, _) in agents {
-        let root = testkit::emulator::simhost::root_of(emulator.work_dir(), h);
-        let (repo, agent) = match format {
-            Format::Deb => (
-                "libaio1 0.3.109-4\nzip 3.0-8\nlinux-image-4.4.0-38-generic 4.4.0-38.57~14.04.1\n",
-                ("etc/init.d/mesos-slave", "#!/bin/sh\n"),
-            ),
-            Format::Rpm => (
-                "libaio 0.3.109-13.el7\nzip 3.0-11.el7\nunzip 6.0-16.el7\njava-1.8.0-openjdk 1.8.0.131-11.b12.el7\n",
-                ("lib/systemd/system/mesos-slave.service", "[Unit]\n"),
-            ),
-        };
-        write(&root, "etc/standin/repo", repo);
-        write(&root, agent.0, agent.1);
-        if format == Format::Rpm {
-            testkit::fixtures::packages::init_rpm_root(&root).expect("rpm root");
-        }
-    }
     let root = testkit::emulator::simhost::root_of(emulator.work_dir(), agents[0].0);
     let mut info = framework_info("scaleio-test");
     info.checkpoint = Some(true);
