@@ -356,14 +356,24 @@ fn events(_sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
         }
         Ok((start.elapsed(), records.len()))
     };
-    let (mut ours, mut baseline) = (Duration::MAX, Duration::MAX);
+    // Ours without the framing: tells the framing cost from the decoder's own.
+    let unframed_once = || -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        for record in &records {
+            std::hint::black_box(Event::from_record(record)?);
+        }
+        Ok(start.elapsed())
+    };
+    let (mut ours, mut baseline, mut unframed) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for round in 0..ROUNDS {
         let (o, n) = ours_once()?;
         anyhow::ensure!(n == records.len(), "decoded {n} of {} events", records.len());
         let (b, _) = baseline_once()?;
-        eprintln!("bench events: round {round}: ours {o:?}, baseline {b:?}");
+        let u = unframed_once()?;
+        eprintln!("bench events: round {round}: ours {o:?}, baseline {b:?}, unframed {u:?}");
         ours = ours.min(o);
         baseline = baseline.min(b);
+        unframed = unframed.min(u);
     }
     let mb = stream.len() as f64 / 1e6;
     let n = records.len() as f64;
@@ -392,6 +402,12 @@ fn events(_sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
             ours: format!("{:.1}%", (o / b - 1.0) * 100.0),
             baseline: "<10%".into(),
             ratio: None,
+        },
+        Figure {
+            name: "events.unframed_wall".into(),
+            ours: seconds(unframed),
+            baseline: seconds(baseline),
+            ratio: Some(unframed.as_secs_f64() / b),
         },
     ])
 }
