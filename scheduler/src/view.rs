@@ -404,8 +404,12 @@ impl View {
             return Health { status: HealthStatus::Unhealthy, reasons: unhealthy };
         }
         let (done, total) = self.progress();
-        if self.plan.status != PlanStatus::Complete || done < total {
-            let mut reasons = vec![format!("deploying: {done} of {total} steps complete")];
+        if total == 0 || self.plan.status != PlanStatus::Complete || done < total {
+            let mut reasons = vec![if total == 0 {
+                "waiting for agents: the plan has no steps yet".to_owned()
+            } else {
+                format!("deploying: {done} of {total} steps complete")
+            }];
             if self.plan.paused {
                 reasons.push("the plan is paused by an operator".to_owned());
             }
@@ -527,5 +531,16 @@ mod tests {
         view.plan.phases[0].steps[0].status = StepStatus::Complete;
         view.plan.status = PlanStatus::Complete;
         assert_eq!(view.health(), Health { status: HealthStatus::Healthy, reasons: vec![] });
+
+        // Subscribed but no agent offered yet: not healthy until there is something done.
+        let mut empty = View { health: view.health.clone(), ..View::default() };
+        empty.plan.status = PlanStatus::of_phases(&[]);
+        assert_eq!(
+            empty.health(),
+            Health {
+                status: HealthStatus::Deploying,
+                reasons: vec!["waiting for agents: the plan has no steps yet".to_owned()]
+            }
+        );
     }
 }

@@ -2,5 +2,6 @@
 //! shared by the end-to-end tests.
 
 pub mod bins;
+pub mod emulator;
 pub mod fixtures;
 pub mod standins;

@@ -9,8 +9,10 @@ use crate::project_root;
 const SUBPROCESS_CONSTRUCTORS: &[&str] = &[
     "packaging/tests/it/archive.rs",
     "scheduler/tests/it/support.rs",
+    "tests/src/emulator/process.rs",
     "tests/tests/it/demo_assets.rs",
     "tests/src/fixtures/packages.rs",
+    "executor/src/host.rs",
 ];
 
 fn rust_files() -> Vec<PathBuf> {

@@ -40,9 +40,9 @@ pub fn render(view: &View) -> String {
         &mut out,
         "scaleio_scheduler_plan_progress_ratio",
         "gauge",
-        "Fraction of plan steps complete (1 when the plan is empty or complete).",
+        "Fraction of plan steps complete (0 while the plan is still empty).",
     );
-    let ratio = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+    let ratio = if total == 0 { 0.0 } else { done as f64 / total as f64 };
     sample(&mut out, "scaleio_scheduler_plan_progress_ratio", &[], ratio);
     family(
         &mut out,

@@ -92,6 +92,7 @@ pub fn router(ctx: ApiContext) -> std::io::Result<Router> {
         .merge(mutating)
         .fallback(not_found)
         .layer(middleware::from_fn(limit_body))
+        .layer(middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state))
 }
@@ -110,6 +111,23 @@ async fn not_found(request: Request) -> Response {
             request.uri().path()
         ),
     )
+}
+
+/// One debug line per request (method, path, status, time); server errors at warn. Headers are
+/// never logged (they may carry the token), nor query strings.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let millis = started.elapsed().as_millis() as u64;
+    if response.status().is_server_error() {
+        tracing::warn!(%method, %path, status, millis, "HTTP request failed");
+    } else {
+        tracing::debug!(%method, %path, status, millis, "HTTP request");
+    }
+    response
 }
 
 /// Refuse bodies over [`MAX_BODY_BYTES`] with 413, whether announced by `Content-Length` or

@@ -51,6 +51,7 @@ th{color:#57606a;font-weight:600}
 .bar div{height:100%;background:#2da44e}
 .attention{border-color:#cf222e}.attention li{margin:4px 0}
 .msg{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}
+td.nw{white-space:nowrap}
 footer{color:#57606a;font-size:12px;padding:0 24px 16px}
 ";
 
@@ -68,7 +69,7 @@ pub fn render(view: &View, version: &str, artifacts: &[String]) -> String {
         HealthStatus::Deploying => "deploying",
         HealthStatus::Unhealthy => "unhealthy",
     };
-    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let percent = (done * 100).checked_div(total).unwrap_or(0);
 
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
@@ -235,7 +236,7 @@ pub fn render(view: &View, version: &str, artifacts: &[String]) -> String {
             };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"badge {3}\">{3}</span></td><td>{4}</td><td>{5}</td><td>{6}</td><td class=\"msg\">{7}</td></tr>",
+                "<tr><td class=\"nw\">{}</td><td class=\"nw\">{}</td><td class=\"nw\">{}</td><td><span class=\"badge {3}\">{3}</span></td><td>{4}</td><td class=\"nw\">{5}</td><td class=\"nw\">{6}</td><td class=\"msg\">{7}</td></tr>",
                 esc(&step.id),
                 esc(step.node.as_deref().unwrap_or("cluster")),
                 esc(&step.kind),

@@ -161,8 +161,43 @@ async fn commands_reach_the_loop_and_its_answers_become_status_codes() {
     server.stop().await.unwrap();
 }
 
+/// Log lines written while the guard lives (current-thread runtime: the server runs on this
+/// thread, so a thread-local subscriber sees everything).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn with_a_token_mutations_need_it_and_it_is_never_echoed() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let server =
         Server::start(deploying_view(), Options { token: Some(TOKEN), ..Options::default() }).await;
 
@@ -204,6 +239,13 @@ async fn with_a_token_mutations_need_it_and_it_is_never_echoed() {
         assert!(!body.contains(TOKEN), "{path} shows the token");
     }
     server.stop().await.unwrap();
+
+    // The log tells an operator what happened, and never the token (right or wrong).
+    let logs = logs.text();
+    assert!(logs.contains("refused a mutating API call without a valid token"), "{logs}");
+    assert!(logs.contains("operator command"), "{logs}");
+    assert!(logs.contains("HTTP request method=POST path=/v1/plan/pause status=401"), "{logs}");
+    assert!(!logs.contains(&TOKEN[..8]), "a token reached the log:\n{logs}");
 }
 
 #[tokio::test]
@@ -404,4 +446,24 @@ async fn shutdown_stops_the_server_and_frees_the_port() {
     assert_eq!(reqwest::get(server.url("/version")).await.unwrap().status(), 200);
     server.stop().await.unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
+}
+
+#[tokio::test]
+async fn before_any_agent_is_offered_everything_says_waiting() {
+    let mut view = View::default();
+    view.health.subscribed = true;
+    let server = Server::start(view, Options::default()).await;
+    let response = reqwest::get(server.url("/v1/health")).await.unwrap();
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reasons"], json!(["waiting for agents: the plan has no steps yet"]));
+    let (_, text) = get(&server, "/metrics").await;
+    let samples = parse_prometheus(&text);
+    assert_eq!(value(&samples, "scaleio_scheduler_plan_progress_ratio", ""), Some(0.0));
+    let (status, page) = get(&server, "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("0 of 0 steps complete</strong> (0%)"), "{page}");
+    assert!(page.contains("No agent has been offered yet."), "{page}");
+    assert!(page.contains("The plan is empty until agents are offered."), "{page}");
+    server.stop().await.unwrap();
 }

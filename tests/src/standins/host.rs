@@ -1,5 +1,5 @@
 //! Host tool stand-ins for a simulated host (`uname`, `lsblk`, `systemctl`, `service`, `reboot`,
-//! `shutdown`, `apt-get`, `yum`, and the SDC's `drv_cfg`): one multi-call binary dispatching on its invocation name. Each
+//! `shutdown`, `apt-get`, `apt-mark`, `update-grub`, `yum`, and the SDC's `drv_cfg`): one multi-call binary dispatching on its invocation name. Each
 //! appends its argv (one JSON array per line) to [`ARGV_LOG`] under the host root.
 //!
 //! Host state lives under the root: `etc/standin/kernel` (running kernel, `uname -r`),
@@ -74,6 +74,13 @@ pub fn run(argv: &[String], root: &Path) -> ToolOutput {
             }
         }
         "apt-get" => apt_get(root, &args),
+        "apt-mark" => match args.as_slice() {
+            ["hold", pkgs @ ..] if !pkgs.is_empty() => {
+                out(pkgs.iter().map(|p| format!("{p} set on hold.\n")).collect::<String>())
+            }
+            _ => fail(1, "apt-mark stand-in: only `apt-mark hold <packages>` is simulated\n"),
+        },
+        "update-grub" => out("Generating grub configuration file ...\ndone\n"),
         "yum" => yum(root, &args),
         "drv_cfg" => {
             drv_cfg(root, &args, std::env::var_os(super::STATE_ENV).map(PathBuf::from).as_deref())
@@ -411,8 +418,19 @@ fn yum(root: &Path, args: &[&str]) -> ToolOutput {
 }
 
 /// The names the multi-call `host-tools` binary answers to.
-pub const TOOL_NAMES: &[&str] =
-    &["uname", "lsblk", "systemctl", "service", "reboot", "shutdown", "apt-get", "yum"];
+pub const TOOL_NAMES: &[&str] = &[
+    "uname",
+    "lsblk",
+    "systemctl",
+    "service",
+    "reboot",
+    "shutdown",
+    "apt-get",
+    "apt-mark",
+    "update-grub",
+    "yum",
+    "drv_cfg",
+];
 
 /// Makes `bin_dir` a directory to put first on a simulated host's `PATH`: a symlink per tool name
 /// to the `host-tools` binary, and `scli` to the `scli` stand-in. Existing links are replaced.

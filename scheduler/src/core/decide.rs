@@ -1,0 +1,366 @@
+//! `decide(&State, now)`: what to do next, as data. Launch the next ready step of a node on its
+//! offer (one task per node at a time, one at a time in a serial phase), decline every other
+//! offer (long filters; REVIVE when a filtered node gets a ready step), acknowledge every update
+//! that carried a uuid, reconcile after SUBSCRIBED and for silent launches, kill stray tasks.
+//! [`Decision::call`] turns a decision into the Mesos call the loop sends.
+
+use std::collections::BTreeSet;
+
+use mesos::scheduler::{Acknowledge, CallKind, Kill, Reconcile, ReconcileTask, Revive, Suppress};
+use mesos::v1::{AgentID, Filters, Offer, OfferID, Operation, TaskID, TaskInfo};
+use scaleio::step::StepEnvelope;
+use scaleio::topology::{Mode, Persona};
+
+use super::Time;
+use super::executor_info::{self, earmark, executor_id, offered};
+use super::plan::{Action, StepPos, StepStatus};
+use super::render::{self, Context, MdmIps, Rendered};
+use super::state::State;
+
+/// `refuse_seconds` for an offer we may want soon (a reboot not yet done, an offer too small).
+pub const SHORT_REFUSE_SECS: f64 = 5.0;
+
+/// `refuse_seconds` for an offer too small for the next step (reported as a problem).
+pub const TOO_SMALL_REFUSE_SECS: f64 = 30.0;
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// ACCEPT `offer_id` with a LAUNCH of `task` (which carries the node's `ExecutorInfo`).
+    Launch {
+        /// The offer.
+        offer_id: OfferID,
+        /// The step.
+        step: String,
+        /// The task.
+        task: Box<TaskInfo>,
+        /// Filter for the offer's leftover.
+        refuse_seconds: f64,
+    },
+    /// DECLINE.
+    Decline {
+        /// Offers.
+        offer_ids: Vec<OfferID>,
+        /// Filter.
+        refuse_seconds: f64,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// ACKNOWLEDGE an update that carried a uuid.
+    Acknowledge(Acknowledge),
+    /// KILL a task of an earlier attempt.
+    Kill {
+        /// Task.
+        task_id: TaskID,
+        /// Agent.
+        agent_id: Option<AgentID>,
+    },
+    /// RECONCILE these tasks (empty: implicit, every task).
+    Reconcile {
+        /// Tasks.
+        tasks: Vec<ReconcileTask>,
+    },
+    /// REVIVE: clear filters, un-suppress.
+    Revive,
+    /// SUPPRESS (only when onboarding is off and nothing is left to do).
+    Suppress,
+    /// Complete a step that has nothing to do on its node (no call).
+    Skip {
+        /// The step.
+        step: String,
+        /// Why.
+        message: String,
+    },
+    /// A step that cannot be rendered (missing artifact, unknown OS): it waits for an operator.
+    StepError {
+        /// The step.
+        step: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Decision {
+    /// The Mesos call carrying this decision, if it needs one.
+    pub fn call(&self) -> Option<CallKind> {
+        Some(match self {
+            Decision::Launch { offer_id, task, refuse_seconds, .. } => CallKind::accept(
+                vec![offer_id.clone()],
+                vec![Operation::launch(vec![(**task).clone()])],
+                Some(Filters::refuse(*refuse_seconds)),
+            ),
+            Decision::Decline { offer_ids, refuse_seconds, .. } => {
+                CallKind::decline(offer_ids.clone(), Some(Filters::refuse(*refuse_seconds)))
+            }
+            Decision::Acknowledge(ack) => CallKind::Acknowledge(ack.clone()),
+            Decision::Kill { task_id, agent_id } => CallKind::Kill(Kill {
+                task_id: task_id.clone(),
+                agent_id: agent_id.clone(),
+                kill_policy: None,
+            }),
+            Decision::Reconcile { tasks } => {
+                CallKind::Reconcile(Reconcile { tasks: tasks.clone() })
+            }
+            Decision::Revive => CallKind::Revive(Revive::default()),
+            Decision::Suppress => CallKind::Suppress(Suppress::default()),
+            Decision::Skip { .. } | Decision::StepError { .. } => return None,
+        })
+    }
+}
+
+impl State {
+    /// The MDM addresses, once known.
+    pub fn mdm_ips(&self) -> Option<MdmIps> {
+        match &self.settings.mode {
+            Mode::Preconfigured(c) => Some(MdmIps {
+                primary: c.primary.clone(),
+                secondary: c.secondary.clone(),
+                tiebreaker: c.tiebreaker.clone(),
+            }),
+            Mode::Full => {
+                let m = self.d.mdms.as_ref()?;
+                let ip = |h: &str| self.d.nodes.get(h).map(|n| n.ip.clone());
+                Some(MdmIps {
+                    primary: ip(&m.primary)?,
+                    secondary: ip(&m.secondary)?,
+                    tiebreaker: ip(&m.tiebreaker)?,
+                })
+            }
+        }
+    }
+
+    /// The step a node should run next, if any: none while one of its steps is in flight.
+    pub fn next_step(&self, host: &str, now: Time) -> Option<StepPos> {
+        let plan = &self.d.plan;
+        if plan.steps().any(|s| s.node == host && s.status.in_flight()) {
+            return None;
+        }
+        plan.positions().into_iter().find(|&pos| {
+            let s = plan.at(pos);
+            let due = match s.status {
+                StepStatus::Prepared => true,
+                StepStatus::Pending => true,
+                StepStatus::Failed { next_attempt_at } => next_attempt_at <= now,
+                _ => false,
+            };
+            s.node == host && due && plan.deps_complete(pos) && !plan.serial_busy(pos.0)
+        })
+    }
+
+    fn wants_offer(&self, host: &str, now: Time) -> bool {
+        !self.d.paused
+            && self.d.nodes.get(host).is_some_and(|n| n.problem.is_none())
+            && self.next_step(host, now).is_some()
+    }
+}
+
+enum ForOffer {
+    Use(Decision),
+    Keep(Decision),
+    Decline { refuse_seconds: f64, reason: String },
+}
+
+fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
+    let long = state.settings.decline_secs;
+    let host = offer.hostname.as_str();
+    let idle = |reason: &str| ForOffer::Decline { refuse_seconds: long, reason: reason.to_owned() };
+    if state.d.paused {
+        return idle("the plan is paused");
+    }
+    let Some(node) = state.d.nodes.get(host) else { return idle("unknown host") };
+    if node.problem.is_some() {
+        return idle("the node cannot be provisioned");
+    }
+    if node.agent_id.as_deref() != Some(offer.agent_id.value.as_str()) {
+        return idle("offer from an old agent incarnation");
+    }
+    let Some(pos) = state.next_step(host, now) else { return idle("nothing to do on this node") };
+    let step = state.d.plan.at(pos);
+    let executor_running = offer.executor_ids.contains(&executor_id(host));
+    if step.action == Action::Reboot && step.reboot_from.is_some() && executor_running {
+        return ForOffer::Decline {
+            refuse_seconds: SHORT_REFUSE_SECS,
+            reason: format!("waiting for {host} to reboot"),
+        };
+    }
+    let os = node.attributes.iter().find(|(k, _)| k == "os").map(|(_, v)| v.as_str());
+    let Some(bundle) = os.and_then(|os| state.settings.bundle_for(os)) else {
+        return idle("no bundle for the node's OS");
+    };
+    let ctx = Context {
+        settings: &state.settings,
+        node,
+        bundle,
+        mdms: state.mdm_ips(),
+        reboot_from: step.reboot_from.as_deref(),
+    };
+    let envelope = match render::render(&step.action, &ctx) {
+        Ok(Rendered::Step(s)) => StepEnvelope::new(s),
+        Ok(Rendered::Skip(message)) => {
+            return ForOffer::Keep(Decision::Skip { step: step.id.clone(), message });
+        }
+        Err(message) => {
+            return ForOffer::Keep(Decision::StepError { step: step.id.clone(), message });
+        }
+    };
+    let is_mdm = node.persona.is_some_and(Persona::is_mdm);
+    let task = state.settings.task;
+    let (mut cpus, mut mem) = (task.cpus, task.mem_mb);
+    if !executor_running {
+        let e = earmark(&state.settings, is_mdm);
+        cpus += e.cpus;
+        mem += e.mem_mb;
+    }
+    let (have_cpus, have_mem) = (offered(offer, "cpus"), offered(offer, "mem"));
+    if have_cpus + 1e-9 < cpus || have_mem + 1e-9 < mem {
+        return ForOffer::Decline {
+            refuse_seconds: TOO_SMALL_REFUSE_SECS,
+            reason: format!(
+                "{host} offers {have_cpus} CPUs and {have_mem} MB; step {} needs {cpus} CPUs and {mem} MB{}",
+                step.id,
+                if executor_running { "" } else { " (including the executor)" }
+            ),
+        };
+    }
+    let framework_id = state.d.framework_id.clone().map(mesos::v1::FrameworkID::new);
+    let executor = executor_info::executor_info(
+        &state.settings,
+        host,
+        is_mdm,
+        bundle,
+        framework_id.as_ref(),
+        Some(offer),
+    );
+    let task = executor_info::task_info(
+        &state.settings,
+        &step.id,
+        step.attempts + 1,
+        offer.agent_id.clone(),
+        executor,
+        &envelope,
+        Some(offer),
+    );
+    ForOffer::Use(Decision::Launch {
+        offer_id: offer.id.clone(),
+        step: step.id.clone(),
+        task: Box::new(task),
+        refuse_seconds: long,
+    })
+}
+
+/// What to do now.
+pub fn decide(state: &State, now: Time) -> Vec<Decision> {
+    let mut out = Vec::new();
+    if !state.subscribed {
+        return out;
+    }
+    for tasks in &state.reconcile {
+        out.push(Decision::Reconcile { tasks: tasks.clone() });
+    }
+    let timeout = state.settings.launch_timeout_secs;
+    let silent: Vec<ReconcileTask> = state
+        .d
+        .plan
+        .steps()
+        .filter(|s| s.status == StepStatus::Starting)
+        .filter(|s| s.updated_at.is_some_and(|t| now.secs_since(t) >= timeout))
+        .filter_map(|s| {
+            let task = s.task_id.clone()?;
+            let asked = state.reconcile_asked.get(&task);
+            if asked.is_some_and(|t| now.secs_since(*t) < timeout) {
+                return None;
+            }
+            Some(ReconcileTask {
+                task_id: TaskID::new(task),
+                agent_id: s.agent_id.clone().map(AgentID::new),
+            })
+        })
+        .collect();
+    if !silent.is_empty() {
+        out.push(Decision::Reconcile { tasks: silent });
+    }
+    out.extend(state.acks.iter().cloned().map(Decision::Acknowledge));
+    for (task_id, agent_id) in &state.kills {
+        out.push(Decision::Kill { task_id: task_id.clone(), agent_id: agent_id.clone() });
+    }
+
+    let mut launched: BTreeSet<&str> = BTreeSet::new();
+    let mut kept: Vec<Decision> = Vec::new();
+    let mut declines: Vec<(f64, String, OfferID)> = Vec::new();
+    for offer in &state.offers {
+        if launched.contains(offer.hostname.as_str()) {
+            declines.push((
+                SHORT_REFUSE_SECS,
+                "one task per node at a time".into(),
+                offer.id.clone(),
+            ));
+            continue;
+        }
+        match for_offer(state, offer, now) {
+            ForOffer::Use(d) => {
+                launched.insert(offer.hostname.as_str());
+                out.push(d);
+            }
+            ForOffer::Keep(d) => {
+                launched.insert(offer.hostname.as_str());
+                if !kept.contains(&d) {
+                    kept.push(d);
+                }
+            }
+            ForOffer::Decline { refuse_seconds, reason } => {
+                declines.push((refuse_seconds, reason, offer.id.clone()))
+            }
+        }
+    }
+    out.extend(kept);
+    // One DECLINE per filter length, in offer order.
+    let mut lengths: Vec<f64> = Vec::new();
+    for (secs, _, _) in &declines {
+        if !lengths.contains(secs) {
+            lengths.push(*secs);
+        }
+    }
+    for secs in lengths {
+        let group: Vec<&(f64, String, OfferID)> = declines.iter().filter(|d| d.0 == secs).collect();
+        if secs == TOO_SMALL_REFUSE_SECS {
+            // One per offer: each reason names its node.
+            for (secs, reason, id) in group {
+                out.push(Decision::Decline {
+                    offer_ids: vec![id.clone()],
+                    refuse_seconds: *secs,
+                    reason: reason.clone(),
+                });
+            }
+            continue;
+        }
+        let mut reasons: Vec<&str> = group.iter().map(|d| d.1.as_str()).collect();
+        reasons.dedup();
+        out.push(Decision::Decline {
+            offer_ids: group.iter().map(|d| d.2.clone()).collect(),
+            refuse_seconds: secs,
+            reason: reasons.join("; "),
+        });
+    }
+
+    let hosts_with_offers: BTreeSet<&str> =
+        state.offers.iter().map(|o| o.hostname.as_str()).collect();
+    let starved = state.d.nodes.keys().any(|h| {
+        !hosts_with_offers.contains(h.as_str())
+            && (state.filtered.contains(h) || state.suppressed)
+            && state.wants_offer(h, now)
+    });
+    if starved {
+        out.push(Decision::Revive);
+    } else if !state.settings.onboarding
+        && !state.suppressed
+        && state.d.plan.steps().next().is_some()
+        && state
+            .d
+            .plan
+            .steps()
+            .all(|s| matches!(s.status, StepStatus::Complete | StepStatus::Error))
+    {
+        out.push(Decision::Suppress);
+    }
+    out
+}

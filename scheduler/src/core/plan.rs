@@ -1,0 +1,536 @@
+//! The deployment plan: phases in a fixed order, each serial or parallel, each made of steps that
+//! target one node (by hostname). Step ids are stable and readable (`sds.agent-3`,
+//! `mdm-cluster.create-cluster.agent-1`) and safe in URLs and Mesos task ids.
+//!
+//! Readiness rules (the barriers): a step may start when every step of an earlier phase on the
+//! same node is complete; after `mdm-cluster`, only once the whole `mdm-cluster` phase is
+//! complete; the `reboot` phase only once every node finished every earlier phase (so the
+//! scheduler's own host stays up while others need it). Inside a serial phase steps run one at a
+//! time in order; inside a parallel phase each node's steps run in order, nodes side by side.
+
+use scaleio::ObjectName;
+use scaleio::step::Component;
+use scaleio::topology::{MdmAssignment, Persona, Placement};
+use serde::{Deserialize, Serialize};
+
+use super::Time;
+
+/// The phases, in plan order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseName {
+    /// Gather facts (OS, boot id, free devices).
+    Preflight,
+    /// OS packages and the pinned kernel.
+    Prerequisites,
+    /// MDM packages, cluster creation, LIA, gateway, default PD and pool (full mode); the default
+    /// PD and pool on the existing cluster (pre-configured mode).
+    MdmCluster,
+    /// SDS packages and SDS objects with their devices.
+    Sds,
+    /// SDC pointed at the MDMs.
+    Sdc,
+    /// REX-Ray, DVDCLI, the dvdi isolator.
+    VolumePlumbing,
+    /// One node at a time, the scheduler's host last.
+    Reboot,
+    /// Check each node.
+    Verify,
+}
+
+/// How a phase runs its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// One step at a time, in order.
+    Serial,
+    /// Nodes side by side, each node's steps in order.
+    Parallel,
+}
+
+impl PhaseName {
+    /// Every phase in order.
+    pub const ALL: [PhaseName; 8] = [
+        PhaseName::Preflight,
+        PhaseName::Prerequisites,
+        PhaseName::MdmCluster,
+        PhaseName::Sds,
+        PhaseName::Sdc,
+        PhaseName::VolumePlumbing,
+        PhaseName::Reboot,
+        PhaseName::Verify,
+    ];
+
+    /// The name shown to people and used in step ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseName::Preflight => "preflight",
+            PhaseName::Prerequisites => "prerequisites",
+            PhaseName::MdmCluster => "mdm-cluster",
+            PhaseName::Sds => "sds",
+            PhaseName::Sdc => "sdc",
+            PhaseName::VolumePlumbing => "volume-plumbing",
+            PhaseName::Reboot => "reboot",
+            PhaseName::Verify => "verify",
+        }
+    }
+
+    /// Serial or parallel.
+    pub fn strategy(self) -> Strategy {
+        match self {
+            PhaseName::MdmCluster | PhaseName::Reboot => Strategy::Serial,
+            _ => Strategy::Parallel,
+        }
+    }
+}
+
+/// What a step does; rendered into a [`scaleio::step::Step`] at launch time, when the node's facts
+/// (IP, OS family, free devices, boot id) are known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Facts.
+    Preflight,
+    /// OS prerequisites.
+    Prerequisites,
+    /// ScaleIO packages from the node's bundle, in this order.
+    Packages {
+        /// Components.
+        components: Vec<Component>,
+    },
+    /// `scli --create_mdm_cluster` on the primary.
+    CreateCluster,
+    /// Add the secondary or the tiebreaker as a standby MDM (runs on the primary).
+    AddStandby {
+        /// Which MDM.
+        persona: Persona,
+    },
+    /// Switch to 3-node mode (runs on the primary).
+    ThreeNodeMode,
+    /// Name the system (runs on the primary).
+    RenameSystem,
+    /// LIA installation id.
+    ConfigureLia,
+    /// Gateway properties and restart.
+    ConfigureGateway,
+    /// Find or create a protection domain through the gateway.
+    ProtectionDomain {
+        /// Name.
+        name: ObjectName,
+    },
+    /// Find or create a storage pool through the gateway.
+    StoragePool {
+        /// Protection domain.
+        protection_domain: ObjectName,
+        /// Name.
+        name: ObjectName,
+    },
+    /// This node's SDS in a protection domain, with its devices.
+    Sds {
+        /// Protection domain.
+        protection_domain: ObjectName,
+    },
+    /// Point the SDC at the MDMs.
+    Sdc,
+    /// REX-Ray.
+    Rexray,
+    /// DVDCLI.
+    Dvdcli,
+    /// The dvdi isolator.
+    Isolator,
+    /// Reboot and wait for a new boot id.
+    Reboot,
+    /// Check the node.
+    Verify,
+}
+
+impl Action {
+    /// A short kebab-case name for people (`install-packages`, `create-cluster`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Preflight => "preflight",
+            Action::Prerequisites => "install-prerequisites",
+            Action::Packages { .. } => "install-packages",
+            Action::CreateCluster => "create-cluster",
+            Action::AddStandby { .. } => "add-standby-mdm",
+            Action::ThreeNodeMode => "three-node-mode",
+            Action::RenameSystem => "rename-system",
+            Action::ConfigureLia => "configure-lia",
+            Action::ConfigureGateway => "configure-gateway",
+            Action::ProtectionDomain { .. } => "protection-domain",
+            Action::StoragePool { .. } => "storage-pool",
+            Action::Sds { .. } => "add-sds",
+            Action::Sdc => "configure-sdc",
+            Action::Rexray => "install-rexray",
+            Action::Dvdcli => "install-dvdcli",
+            Action::Isolator => "install-isolator",
+            Action::Reboot => "reboot",
+            Action::Verify => "verify",
+        }
+    }
+}
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Waiting for earlier steps.
+    Pending,
+    /// Ready: waiting for an offer from its node.
+    Prepared,
+    /// Launched; no update yet.
+    Starting,
+    /// The executor reported `TASK_RUNNING`.
+    Running,
+    /// Done.
+    Complete,
+    /// Failed with attempts left; ready again at `next_attempt_at`.
+    Failed {
+        /// When the next attempt may start.
+        next_attempt_at: Time,
+    },
+    /// Failed with no attempts left: waits for an operator's retry.
+    Error,
+}
+
+impl StepStatus {
+    /// Launched and not finished.
+    pub fn in_flight(self) -> bool {
+        matches!(self, StepStatus::Starting | StepStatus::Running)
+    }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Prepared => "prepared",
+            StepStatus::Starting => "starting",
+            StepStatus::Running => "running",
+            StepStatus::Complete => "complete",
+            StepStatus::Failed { .. } => "failed",
+            StepStatus::Error => "error",
+        }
+    }
+}
+
+/// One step and its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Stable id, e.g. `sds.agent-3`.
+    pub id: String,
+    /// Hostname of the node it runs on.
+    pub node: String,
+    /// What it does.
+    pub action: Action,
+    /// Where it stands.
+    pub status: StepStatus,
+    /// Launches so far (a reboot's relaunch after the node came back counts too).
+    pub attempts: u32,
+    /// Progress, result summary or failure reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Mesos task id of the latest launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Agent id the latest launch went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// First launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// Completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Latest launch or update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    /// Reboot steps: the boot id reported when the reboot was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_from: Option<String>,
+}
+
+impl StepRecord {
+    fn new(id: String, node: &str, action: Action) -> StepRecord {
+        StepRecord {
+            id,
+            node: node.to_owned(),
+            action,
+            status: StepStatus::Pending,
+            attempts: 0,
+            message: None,
+            task_id: None,
+            agent_id: None,
+            started_at: None,
+            finished_at: None,
+            updated_at: None,
+            reboot_from: None,
+        }
+    }
+}
+
+/// One phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// Which.
+    pub name: PhaseName,
+    /// Its steps in order.
+    pub steps: Vec<StepRecord>,
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Phases in order (no `reboot` phase with `--no-reboot`).
+    pub phases: Vec<Phase>,
+}
+
+/// Position of a step: (phase index, step index).
+pub type StepPos = (usize, usize);
+
+impl Plan {
+    /// An empty plan with every phase (the reboot phase only if reboots are on).
+    pub fn new(reboot: bool) -> Plan {
+        let phases = PhaseName::ALL
+            .iter()
+            .filter(|p| reboot || **p != PhaseName::Reboot)
+            .map(|&name| Phase { name, steps: Vec::new() })
+            .collect();
+        Plan { phases }
+    }
+
+    /// Every step in plan order.
+    pub fn steps(&self) -> impl Iterator<Item = &StepRecord> {
+        self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+
+    /// Positions of every step in plan order.
+    pub fn positions(&self) -> Vec<StepPos> {
+        let mut out = Vec::new();
+        for (pi, phase) in self.phases.iter().enumerate() {
+            for si in 0..phase.steps.len() {
+                out.push((pi, si));
+            }
+        }
+        out
+    }
+
+    /// The step at `pos`.
+    pub fn at(&self, pos: StepPos) -> &StepRecord {
+        &self.phases[pos.0].steps[pos.1]
+    }
+
+    /// The step at `pos`, mutably.
+    pub fn at_mut(&mut self, pos: StepPos) -> &mut StepRecord {
+        &mut self.phases[pos.0].steps[pos.1]
+    }
+
+    /// The position of the step with this id.
+    pub fn find(&self, id: &str) -> Option<StepPos> {
+        self.positions().into_iter().find(|&pos| self.at(pos).id == id)
+    }
+
+    /// The position of the step whose latest launch is `task_id`.
+    pub fn find_task(&self, task_id: &str) -> Option<StepPos> {
+        self.positions().into_iter().find(|&pos| self.at(pos).task_id.as_deref() == Some(task_id))
+    }
+
+    /// Whether the plan has steps for this node.
+    pub fn has_node(&self, hostname: &str) -> bool {
+        self.steps().any(|s| s.node == hostname)
+    }
+
+    /// Whether every step is complete (and there is at least one).
+    pub fn is_complete(&self) -> bool {
+        self.steps().next().is_some() && self.steps().all(|s| s.status == StepStatus::Complete)
+    }
+
+    fn phase_mut(&mut self, name: PhaseName) -> Option<&mut Phase> {
+        self.phases.iter_mut().find(|p| p.name == name)
+    }
+
+    fn push(&mut self, phase: PhaseName, id: String, node: &str, action: Action) {
+        if self.find(&id).is_some() {
+            return;
+        }
+        if let Some(p) = self.phase_mut(phase) {
+            p.steps.push(StepRecord::new(id, node, action));
+        }
+    }
+
+    /// Adds the cluster steps of full provisioning (the serial `mdm-cluster` phase).
+    pub fn add_full_cluster(&mut self, mdms: &MdmAssignment, pd: &ObjectName, pool: &ObjectName) {
+        use Component::*;
+        let p = PhaseName::MdmCluster;
+        let hosts = [&mdms.primary, &mdms.secondary, &mdms.tiebreaker];
+        for h in hosts {
+            self.push(
+                p,
+                format!("mdm-cluster.packages.{h}"),
+                h,
+                Action::Packages { components: vec![Mdm, Sds, Sdc] },
+            );
+        }
+        let primary = &mdms.primary;
+        self.push(
+            p,
+            format!("mdm-cluster.create-cluster.{primary}"),
+            primary,
+            Action::CreateCluster,
+        );
+        self.push(
+            p,
+            format!("mdm-cluster.add-secondary.{primary}"),
+            primary,
+            Action::AddStandby { persona: Persona::Secondary },
+        );
+        self.push(
+            p,
+            format!("mdm-cluster.add-tiebreaker.{primary}"),
+            primary,
+            Action::AddStandby { persona: Persona::Tiebreaker },
+        );
+        self.push(
+            p,
+            format!("mdm-cluster.three-node-mode.{primary}"),
+            primary,
+            Action::ThreeNodeMode,
+        );
+        self.push(p, format!("mdm-cluster.rename-system.{primary}"), primary, Action::RenameSystem);
+        for h in hosts {
+            self.push(
+                p,
+                format!("mdm-cluster.lia-gateway-packages.{h}"),
+                h,
+                Action::Packages { components: vec![Lia, Gateway] },
+            );
+            self.push(p, format!("mdm-cluster.configure-lia.{h}"), h, Action::ConfigureLia);
+            self.push(p, format!("mdm-cluster.configure-gateway.{h}"), h, Action::ConfigureGateway);
+        }
+        self.add_default_pool(primary, pd, pool);
+    }
+
+    /// Adds the cluster steps against a pre-configured cluster: the default protection domain and
+    /// storage pool, found or created through the gateway from `anchor`.
+    pub fn add_preconfigured_cluster(&mut self, anchor: &str, pd: &ObjectName, pool: &ObjectName) {
+        self.add_default_pool(anchor, pd, pool);
+    }
+
+    fn add_default_pool(&mut self, host: &str, pd: &ObjectName, pool: &ObjectName) {
+        let p = PhaseName::MdmCluster;
+        self.push(
+            p,
+            format!("mdm-cluster.protection-domain.{host}"),
+            host,
+            Action::ProtectionDomain { name: pd.clone() },
+        );
+        self.push(
+            p,
+            format!("mdm-cluster.storage-pool.{host}"),
+            host,
+            Action::StoragePool { protection_domain: pd.clone(), name: pool.clone() },
+        );
+    }
+
+    /// Appends a node's own steps to every phase. `default_pd` is where a node without imperative
+    /// placement puts its SDS. The scheduler's own host stays last in the reboot phase.
+    pub fn add_node(
+        &mut self,
+        host: &str,
+        persona: Persona,
+        placement: &Placement,
+        default_pd: &ObjectName,
+        scheduler_host: &str,
+    ) {
+        use Component::*;
+        self.push(PhaseName::Preflight, format!("preflight.{host}"), host, Action::Preflight);
+        self.push(
+            PhaseName::Prerequisites,
+            format!("prerequisites.{host}"),
+            host,
+            Action::Prerequisites,
+        );
+        if persona == Persona::Data {
+            self.push(
+                PhaseName::Sds,
+                format!("sds.packages.{host}"),
+                host,
+                Action::Packages { components: vec![Sds, Sdc] },
+            );
+        }
+        if placement.provides.is_empty() {
+            self.push(
+                PhaseName::Sds,
+                format!("sds.{host}"),
+                host,
+                Action::Sds { protection_domain: default_pd.clone() },
+            );
+        } else {
+            for domain in &placement.provides {
+                let pd = &domain.name;
+                self.push(
+                    PhaseName::Sds,
+                    format!("sds.protection-domain-{pd}.{host}"),
+                    host,
+                    Action::ProtectionDomain { name: pd.clone() },
+                );
+                for pool in &domain.pools {
+                    let name = &pool.name;
+                    self.push(
+                        PhaseName::Sds,
+                        format!("sds.storage-pool-{pd}-{name}.{host}"),
+                        host,
+                        Action::StoragePool { protection_domain: pd.clone(), name: name.clone() },
+                    );
+                }
+                self.push(
+                    PhaseName::Sds,
+                    format!("sds.sds-{pd}.{host}"),
+                    host,
+                    Action::Sds { protection_domain: pd.clone() },
+                );
+            }
+        }
+        self.push(PhaseName::Sdc, format!("sdc.{host}"), host, Action::Sdc);
+        let v = PhaseName::VolumePlumbing;
+        self.push(v, format!("volume-plumbing.rexray.{host}"), host, Action::Rexray);
+        self.push(v, format!("volume-plumbing.dvdcli.{host}"), host, Action::Dvdcli);
+        self.push(v, format!("volume-plumbing.isolator.{host}"), host, Action::Isolator);
+        let id = format!("reboot.{host}");
+        let exists = self.find(&id).is_some();
+        if let (false, Some(phase)) = (exists, self.phase_mut(PhaseName::Reboot)) {
+            let step = StepRecord::new(id, host, Action::Reboot);
+            let own = phase.steps.iter().position(|s| s.node == scheduler_host);
+            match own {
+                Some(i) if host != scheduler_host => phase.steps.insert(i, step),
+                _ => phase.steps.push(step),
+            }
+        }
+        self.push(PhaseName::Verify, format!("verify.{host}"), host, Action::Verify);
+    }
+
+    /// Whether the barriers let the step at `pos` start (its own status is not looked at).
+    pub fn deps_complete(&self, pos: StepPos) -> bool {
+        let (pi, si) = pos;
+        let phase = &self.phases[pi];
+        let node = &phase.steps[si].node;
+        let done = |s: &StepRecord| s.status == StepStatus::Complete;
+        for earlier in &self.phases[..pi] {
+            let all_nodes =
+                earlier.name == PhaseName::MdmCluster || phase.name == PhaseName::Reboot;
+            if !earlier.steps.iter().filter(|s| all_nodes || &s.node == node).all(done) {
+                return false;
+            }
+        }
+        let before = &phase.steps[..si];
+        match phase.name.strategy() {
+            Strategy::Serial => before.iter().all(done),
+            Strategy::Parallel => before.iter().filter(|s| &s.node == node).all(done),
+        }
+    }
+
+    /// Whether a serial phase already has a step in flight (only one at a time).
+    pub fn serial_busy(&self, phase: usize) -> bool {
+        let p = &self.phases[phase];
+        p.name.strategy() == Strategy::Serial && p.steps.iter().any(|s| s.status.in_flight())
+    }
+}

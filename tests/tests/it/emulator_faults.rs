@@ -1,0 +1,364 @@
+//! Fault injection: agent restart (checkpointing executors re-subscribe, others are lost),
+//! host reboot on a simulated host (executors killed, new boot id, same agent id), dropped
+//! subscriptions, delayed and duplicated updates, leader fail-over, the control endpoint, and
+//! the `mini-mesos` binary.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mesos::scheduler::CallKind;
+use mesos::{
+    CommandInfo, ExecutorID, ExecutorInfo, Filters, Offer, Operation, Resource, TaskID, TaskInfo,
+    TaskReason, TaskState,
+};
+use testkit::emulator::{AgentSpec, EmulatorConfig, SimulatedHosts};
+
+use crate::emulator_support::{
+    Sched, WAIT, client, eventually, fast_config, framework_info, start,
+};
+
+const TEST_EXECUTOR: &str = env!("CARGO_BIN_EXE_test-executor");
+
+fn run_task(id: &str, offer: &Offer, data: &str) -> TaskInfo {
+    let mut e = ExecutorInfo::new(ExecutorID::new(format!("exec-{id}")));
+    e.command = Some(CommandInfo {
+        value: Some(TEST_EXECUTOR.into()),
+        shell: Some(false),
+        arguments: vec!["test-executor".into()],
+        ..CommandInfo::default()
+    });
+    let mut t = TaskInfo::new(
+        id,
+        TaskID::new(id),
+        offer.agent_id.clone(),
+        vec![Resource::scalar("cpus", 0.1)],
+    );
+    t.executor = Some(e);
+    t.data = Some(data.into());
+    t
+}
+
+async fn launch(sched: &mut Sched, id: &str, data: &str) -> Offer {
+    let offer = sched.offers().await.remove(0);
+    let op = Operation::launch(vec![run_task(id, &offer, data)]);
+    let (code, body) = sched
+        .call(CallKind::accept(vec![offer.id.clone()], vec![op], Some(Filters::refuse(0.0))))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    offer
+}
+
+#[tokio::test]
+async fn agent_restart_keeps_checkpointing_executors_and_loses_the_others() {
+    let emu = start(EmulatorConfig {
+        executor_reregistration_timeout: Duration::from_secs(1),
+        ..fast_config(1)
+    })
+    .await;
+    let mut info = framework_info("ckpt");
+    info.checkpoint = Some(true);
+    let mut ckpt = Sched::subscribe(&emu.master_url(), info).await;
+    let mut plain = Sched::subscribe(&emu.master_url(), framework_info("plain")).await;
+    launch(&mut ckpt, "kept", "run").await;
+    ckpt.await_state("kept", TaskState::Running).await;
+    // Leave the agent's remaining resources to the other framework.
+    let held: Vec<_> = std::mem::take(&mut ckpt.stash).into_iter().map(|o| o.id).collect();
+    ckpt.call(CallKind::decline(held, Some(Filters::refuse(3600.0)))).await;
+    ckpt.call(CallKind::Suppress(mesos::scheduler::Suppress::default())).await;
+    launch(&mut plain, "lost", "run").await;
+    plain.await_state("lost", TaskState::Running).await;
+
+    let sandbox = emu.state().slaves[0]
+        .executors
+        .iter()
+        .find(|e| e.executor_id == "exec-kept")
+        .unwrap()
+        .sandbox
+        .clone();
+    let env: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(Path::new(&sandbox).join("env.json")).unwrap())
+            .unwrap();
+    assert_eq!(env["MESOS_CHECKPOINT"], "1");
+    assert_eq!(env["MESOS_RECOVERY_TIMEOUT"], "15mins");
+    assert_eq!(env["MESOS_SUBSCRIPTION_BACKOFF_MAX"], "1secs");
+    emu.restart_agent("agent-1").unwrap();
+    let s = plain.update_for("lost").await;
+    assert_eq!(
+        (s.state, s.reason, s.uuid),
+        (TaskState::Lost, Some(TaskReason::AgentRestarted), None)
+    );
+    eventually("agent recovered and the checkpointing executor re-subscribed", || {
+        let st = emu.state();
+        st.slaves[0].active
+            && st.slaves[0].restarts == 1
+            && st.slaves[0].executors.iter().any(|e| e.executor_id == "exec-kept" && e.subscribed)
+    })
+    .await;
+    assert_eq!(
+        emu.state().tasks().find(|t| t.id == "kept").map(|t| t.state.clone()),
+        Some("TASK_RUNNING".into())
+    );
+    // The new executor stream works: KILL arrives and TASK_KILLED comes back.
+    let kill =
+        mesos::scheduler::Kill { task_id: TaskID::new("kept"), agent_id: None, kill_policy: None };
+    assert_eq!(ckpt.call(CallKind::Kill(kill)).await.0, 202);
+    ckpt.await_state("kept", TaskState::Killed).await;
+}
+
+#[tokio::test]
+async fn a_reboot_on_a_simulated_host_kills_executors_and_keeps_the_agent_id() {
+    let bin_dir = Path::new(TEST_EXECUTOR).parent().unwrap().to_owned();
+    let mut rhel = AgentSpec::new("rhel-1").with_attributes("os:rhel7").unwrap();
+    rhel.devices = Some(vec![testkit::emulator::DeviceSpec { name: "sdb".into(), size_gib: 120 }]);
+    let config = EmulatorConfig {
+        agents: vec![
+            AgentSpec::new("ubuntu-1")
+                .with_attributes("os:ubuntu14;scaleio-sds-domains:pd1")
+                .unwrap(),
+            rhel,
+        ],
+        hosts: Some(SimulatedHosts { bin_dir, standin_state: None }),
+        reboot_delay: Duration::from_millis(200),
+        ..fast_config(0)
+    };
+    let emu = start(config).await;
+    let before = emu.state();
+    let ubuntu = before.agent("ubuntu-1").unwrap().clone();
+    let root = Path::new(ubuntu.host_root.as_deref().expect("a simulated host"));
+    assert!(
+        std::fs::read_to_string(root.join("etc/os-release"))
+            .unwrap()
+            .contains("VERSION_ID=\"14.04\"")
+    );
+    assert_eq!(std::fs::metadata(root.join("dev/xvdf")).unwrap().len(), 100 << 30);
+    let rhel_root = before.agent("rhel-1").unwrap().host_root.clone().unwrap();
+    assert!(
+        std::fs::read_to_string(Path::new(&rhel_root).join("etc/os-release"))
+            .unwrap()
+            .contains("CentOS Linux 7")
+    );
+    assert_eq!(std::fs::metadata(Path::new(&rhel_root).join("dev/sdb")).unwrap().len(), 120 << 30);
+    let model =
+        testkit::standins::model::Model::load(&emu.work_dir().join("scaleio-model.json")).unwrap();
+    assert_eq!(
+        model.root_of("127.1.0.1"),
+        Some(root),
+        "each host is registered under its agent's IP"
+    );
+
+    let mut sched = Sched::subscribe(&emu.master_url(), framework_info("reboot")).await;
+    let offer = loop {
+        let o = launch_target(&mut sched, "ubuntu-1").await;
+        if let Some(o) = o {
+            break o;
+        }
+    };
+    let op = Operation::launch(vec![run_task("rebooter", &offer, "reboot")]);
+    sched
+        .call(CallKind::accept(vec![offer.id.clone()], vec![op], Some(Filters::refuse(0.0))))
+        .await;
+    sched.await_state("rebooter", TaskState::Running).await;
+    let sandbox = emu.state().agent("ubuntu-1").unwrap().executors[0].sandbox.clone();
+    let lost = sched.update_for("rebooter").await;
+    assert_eq!(
+        (lost.state, lost.message.as_deref()),
+        (TaskState::Lost, Some("Agent host rebooted"))
+    );
+    let after = emu.state();
+    let agent = after.agent("ubuntu-1").unwrap();
+    assert_eq!(agent.id, ubuntu.id, "the agent re-registers with the same id");
+    assert_ne!(agent.boot_id, ubuntu.boot_id);
+    assert_eq!(agent.reboots, 1);
+    assert!(agent.executors.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(root.join("proc/sys/kernel/random/boot_id")).unwrap().trim(),
+        agent.boot_id
+    );
+    // The executor saw the simulated host.
+    let env: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(Path::new(&sandbox).join("env.json")).unwrap())
+            .unwrap();
+    assert_eq!(env["SCALEIO_HOST_ROOT"], root.display().to_string());
+    assert_eq!(
+        env["SCALEIO_STANDIN_STATE"],
+        emu.work_dir().join("scaleio-model.json").display().to_string()
+    );
+    assert!(
+        env["PATH"].starts_with(&format!("{}:", emu.work_dir().join("host-tools").display())),
+        "{}",
+        env["PATH"]
+    );
+    assert!(testkit::standins::host::recorded(root).iter().any(|argv| argv[0].ends_with("reboot")));
+    // Its resources are offered again.
+    eventually("ubuntu-1 offered again", || {
+        emu.state().agent("ubuntu-1").is_some_and(|a| a.active)
+    })
+    .await;
+    loop {
+        if launch_target(&mut sched, "ubuntu-1").await.is_some() {
+            break;
+        }
+    }
+}
+
+/// Declines offers until one for `hostname` comes; returns it.
+async fn launch_target(sched: &mut Sched, hostname: &str) -> Option<Offer> {
+    let mut offers = sched.offers().await;
+    let pos = offers.iter().position(|o| o.hostname == hostname);
+    let found = pos.map(|p| offers.remove(p));
+    sched.decline_all(&offers).await;
+    found
+}
+
+#[tokio::test]
+async fn dropped_subscriptions_and_delayed_or_duplicated_updates() {
+    let emu = start(fast_config(1)).await;
+    let mut info = framework_info("faults");
+    let mut sched = Sched::subscribe(&emu.master_url(), info.clone()).await;
+    emu.set_duplicate_updates(true);
+    launch(&mut sched, "dup", "run").await;
+    let a = sched.update_for("dup").await;
+    let b = sched.update_for("dup").await;
+    assert_eq!((a.state.clone(), a.uuid.clone()), (b.state, b.uuid), "the same update twice");
+    emu.set_duplicate_updates(false);
+    // Dropped subscription with the update unacknowledged: re-subscribing redelivers it.
+    assert!(emu.drop_subscription(&sched.framework_id));
+    let end =
+        tokio::time::timeout(WAIT, async { while sched.events.recv().await.is_some() {} }).await;
+    assert!(end.is_ok(), "the stream is closed");
+    info.id = sched.id();
+    let mut again = Sched::subscribe(&emu.master_url(), info).await;
+    let redelivered = again.update_for("dup").await;
+    assert_eq!(redelivered.uuid, a.uuid);
+    assert_eq!(again.call(CallKind::acknowledge(&redelivered).unwrap()).await.0, 202);
+    // Delayed updates arrive late, but arrive.
+    emu.set_update_delay(Duration::from_millis(500));
+    let started = tokio::time::Instant::now();
+    launch(&mut again, "slow", "run").await;
+    again.await_state("slow", TaskState::Running).await;
+    assert!(started.elapsed() >= Duration::from_millis(500), "delivered before the injected delay");
+    // Leader fail-over closes the stream; re-subscribing keeps the framework and its tasks.
+    emu.fail_over();
+    let end =
+        tokio::time::timeout(WAIT, async { while again.events.recv().await.is_some() {} }).await;
+    assert!(end.is_ok(), "fail-over closes subscription streams");
+    assert_eq!(
+        again.call(CallKind::decline(vec![], None)).await,
+        (403, "Framework is not subscribed".into())
+    );
+    let mut info = framework_info("faults");
+    info.id = again.id();
+    let mut third = Sched::subscribe(&emu.master_url(), info).await;
+    third.call(CallKind::reconcile_all()).await;
+    let s = third.update_for("dup").await;
+    assert_eq!((s.state, s.reason), (TaskState::Running, Some(TaskReason::Reconciliation)));
+}
+
+#[tokio::test]
+async fn the_control_endpoint_injects_faults_over_http() {
+    let emu = start(fast_config(1)).await;
+    let c = client();
+    let url = |p: &str| emu.master_url().join(p).unwrap();
+    let r = c.post(url("__control/agents/agent-1/reboot")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["boot_id"].as_str(), Some(emu.state().slaves[0].boot_id.as_str()));
+    let r = c.post(url("__control/agents/nope/restart")).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap()),
+        (404, "no agent with id or hostname \"nope\"".into())
+    );
+    let r = c.post(url("__control/agents/agent-1/restart")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!emu.state().slaves[0].active, "recovering after restart");
+    let r = c.post(url("__control/updates?delay_ms=0&duplicate=true")).send().await.unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["duplicate"], true);
+    let r = c.post(url("__control/frameworks/none/drop-subscription")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(c.get(url("state")).send().await.unwrap().status(), 200);
+    let agent = emu.agent_url("agent-1").unwrap().join("slave(1)/api/v1/executor").unwrap();
+    let r = c
+        .post(agent)
+        .header("Content-Type", "application/json")
+        .body(r#"{"type":"HEARTBEAT","framework_id":{"value":"f"},"executor_id":{"value":"e"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "the libprocess path form of the executor API");
+    let r = c.post(url("__control/leader?index=none")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.get(url("master/state")).send().await.unwrap().status(), 503);
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_url_and_serves_the_agents_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.json");
+    std::fs::write(&agents, r#"[{"hostname":"a1","cpus":2,"mem":1024,"disk":5000,"ports":"[31000-31009]","attributes":"os:ubuntu14;rack:r1"}]"#).unwrap();
+    let help = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"))
+        .arg("--help")
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--listen",
+        "--agents",
+        "--agents-file",
+        "--work-dir",
+        "--record",
+        "--heartbeat",
+        "--allocation-interval",
+        "--seed",
+        "--host-tools",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let mut child = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"))
+        .args(["--listen", "127.0.0.1:0", "--agents-file"])
+        .arg(&agents)
+        .arg("--record")
+        .arg(dir.path().join("rec.jsonl"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line))
+        .await
+        .expect("URL in time")
+        .unwrap();
+    let master = reqwest::Url::parse(line.trim()).expect("a URL on stdout");
+    let state: serde_json::Value = client()
+        .get(master.join("master/state").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["slaves"][0]["hostname"], "a1");
+    assert_eq!(state["slaves"][0]["resources"]["ports"], "[31000-31009]");
+    assert_eq!(state["slaves"][0]["attributes"]["rack"], "r1");
+    let mut sched = Sched::subscribe(&master, framework_info("bin")).await;
+    assert_eq!(sched.offers().await[0].hostname, "a1");
+    child.kill().await.unwrap();
+    let rec = std::fs::read_to_string(dir.path().join("rec.jsonl")).unwrap();
+    assert!(
+        rec.lines().next().unwrap().starts_with(r#"{"api":"scheduler","body":{"subscribe""#)
+            || rec.contains("\"SUBSCRIBE\"")
+    );
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"hostname":"a1","cpu":2}]"#).unwrap();
+    let out = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"))
+        .args(["--listen", "127.0.0.1:0", "--agents-file"])
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.json") && err.contains("unknown field `cpu`"), "{err}");
+}
