@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use xshell::{Shell, cmd};
 
+mod scheduler_core;
+
 /// Benchmarks reported as ratios against a baseline run in the same invocation.
 #[derive(Debug, clap::Args)]
 pub struct Bench {
@@ -43,8 +45,12 @@ const FILES: u64 = 8;
 type BenchFn = fn(&Shell, &Bench) -> anyhow::Result<Vec<Figure>>;
 
 /// The registry: add a benchmark by adding one function and one line here.
-const BENCHES: &[(&str, BenchFn)] =
-    &[("bundle", bundle), ("bundle-memory", bundle_memory), ("events", events)];
+const BENCHES: &[(&str, BenchFn)] = &[
+    ("bundle", bundle),
+    ("bundle-memory", bundle_memory),
+    ("events", events),
+    ("core", scheduler_core::core),
+];
 
 impl Bench {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
