@@ -1,7 +1,7 @@
 //! The platform bundle in the sandbox: found as `$MESOS_SANDBOX/scaleio-bundle-*/`, verified
 //! once at start with `packaging::verify_extracted` (every file's size and SHA-256 against the
 //! manifest) before any step may use a file of it. A bundle that is missing, ambiguous or fails
-//! verification makes every step that needs an artifact fail with that reason.
+//! verification makes every step fail with that reason (`steps::run`).
 
 use std::path::{Path, PathBuf};
 

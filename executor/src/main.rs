@@ -22,8 +22,8 @@ const EXIT_CONFIG: u8 = 2;
 ///
 /// Started by the Mesos agent, which sets MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID,
 /// MESOS_EXECUTOR_ID, MESOS_SANDBOX and the other executor variables. At start it verifies the
-/// platform bundle the fetcher extracted into the sandbox (scaleio-bundle-*/); every step that
-/// needs a file of a bundle that fails verification fails with the reason. Secrets (the ScaleIO
+/// platform bundle the fetcher extracted into the sandbox (scaleio-bundle-*/); if it is missing
+/// or fails verification, every step fails with the reason (naming the file). Secrets (the ScaleIO
 /// admin password) are read from the environment variables or files the steps name, never from
 /// flags.
 ///
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
             "bundle verified"
         ),
         BundleState::Unusable(why) => {
-            tracing::error!(reason = %why, "bundle unusable; steps that need it will fail")
+            tracing::error!(reason = %why, "bundle unusable; every step will fail with this reason")
         }
     }
     let host = Host::new(HostConfig::for_root(args.host_root.clone(), |k| std::env::var_os(k)));
@@ -111,7 +111,19 @@ fn main() -> ExitCode {
                 return None;
             }
         };
-        Some(runner::run(runner_config, handle, notices).await)
+        let sigterm = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                    tracing::info!("SIGTERM: stopping like SHUTDOWN");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        Some(runner::run(runner_config, handle, notices, sigterm).await)
     });
     match exit {
         None => ExitCode::from(EXIT_CONFIG),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mesos::executor::Event;
-use mesos::executor::connection::{Handle, Notice, StopReason};
+use mesos::executor::connection::{CallError, Handle, Notice, StopReason};
 use mesos::{Bytes, TaskID, TaskInfo, TaskState, TaskStatus};
 use scaleio::step::{ResultEnvelope, STEP_SCHEMA_VERSION, StepEnvelope, StepFailure};
 use serde::Serialize;
@@ -63,12 +63,15 @@ struct Running {
     join: JoinHandle<Result<Done, StepError>>,
 }
 
-/// Runs until SHUTDOWN or the connection stops.
+/// Runs until SHUTDOWN, `shutdown` completing (SIGTERM: handled like SHUTDOWN), or the
+/// connection stopping.
 pub async fn run(
     config: RunnerConfig,
     handle: Handle,
     mut notices: UnboundedReceiver<Notice>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> Exit {
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut queue: VecDeque<TaskInfo> = VecDeque::new();
     let mut running: Option<Running> = None;
     let mut reboot_after: Option<Bytes> = None;
@@ -90,8 +93,12 @@ pub async fn run(
             Some(r) => tokio::select! {
                 n = notices.recv() => Next::Notice(n),
                 j = &mut r.join => Next::Joined(j),
+                () = &mut shutdown => Next::Notice(Some(Notice::Event(Event::Shutdown))),
             },
-            None => Next::Notice(notices.recv().await),
+            None => tokio::select! {
+                n = notices.recv() => Next::Notice(n),
+                () = &mut shutdown => Next::Notice(Some(Notice::Event(Event::Shutdown))),
+            },
         };
         let notice = match next {
             Next::Notice(n) => n,
@@ -183,13 +190,28 @@ pub async fn run(
     }
 }
 
+/// How long an update the agent answers with a 5xx (it is recovering) is retried.
+const UPDATE_RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// Sends a status update. Not subscribed or a transport error: the connection keeps it and
+/// replays it on re-subscription. A 5xx answer (an agent still recovering after a restart): the
+/// connection drops such an update, so it is sent again until accepted or [`UPDATE_RETRY_FOR`].
 async fn send(handle: &Handle, status: TaskStatus) -> Option<Bytes> {
     let state = status.state.clone();
-    match handle.update(status).await {
-        Ok(uuid) => Some(uuid),
-        Err(e) => {
-            tracing::warn!(error = %e, ?state, "status update not delivered yet");
-            None
+    let deadline = tokio::time::Instant::now() + UPDATE_RETRY_FOR;
+    loop {
+        match handle.update(status.clone()).await {
+            Ok(uuid) => return Some(uuid),
+            Err(CallError::Refused { status: code, body, .. })
+                if code.is_server_error() && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%code, %body, ?state, "the agent refused the update for now; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, ?state, "status update not delivered yet");
+                return None;
+            }
         }
     }
 }

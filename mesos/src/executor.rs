@@ -141,7 +141,7 @@ impl Event {
     /// Decodes one RecordIO record of a JSON event stream, accepting the bare
     /// `Infinity`/`NaN` tokens Mesos can write (e.g. in `TaskInfo.limits`).
     pub fn from_record(record: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(&crate::json::quote_non_finite(record))
+        crate::json::from_record(record)
     }
 
     /// The JSON record an agent writes for this event.

@@ -396,46 +396,78 @@ pub(crate) mod lenient {
     }
 }
 
+/// Decodes one event record. Plain JSON first: the bare non-finite tokens Mesos can write are
+/// rare (`TaskInfo.limits`), so only a record that fails to parse is rescanned with
+/// [`quote_non_finite`] and parsed again; when the scan changes nothing, the first error stands.
+pub(crate) fn from_record<T: serde::de::DeserializeOwned>(
+    record: &[u8],
+) -> Result<T, serde_json::Error> {
+    match serde_json::from_slice(record) {
+        Ok(v) => Ok(v),
+        Err(first) => match quote_non_finite(record) {
+            std::borrow::Cow::Borrowed(_) => Err(first),
+            std::borrow::Cow::Owned(quoted) => serde_json::from_slice(&quoted),
+        },
+    }
+}
+
 /// Rewrites the bare `Infinity`, `-Infinity` and `NaN` tokens that Mesos' rapidjson writer can
 /// emit (e.g. `TaskInfo.limits`) into strings, so that a strict JSON parser accepts the record.
 /// Text inside JSON strings is left alone. Returns the input unchanged when there is nothing to do.
+///
+/// A single pass that jumps over string contents to the next quote or backslash and looks for a
+/// token only at `-`, `I` and `N` outside strings.
 pub fn quote_non_finite(record: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
     let mut out: Option<Vec<u8>> = None;
-    let mut in_string = false;
-    let mut escaped = false;
+    // `record[..copied]` is already in `out` (when `out` exists).
+    let mut copied = 0;
     let mut i = 0;
     while i < record.len() {
-        let b = record[i];
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+        match record[i] {
+            b'"' => {
+                // Skip the string: to the closing quote, stepping over escapes.
+                i += 1;
+                loop {
+                    match record[i.min(record.len())..]
+                        .iter()
+                        .position(|&b| b == b'"' || b == b'\\')
+                    {
+                        None => return finish(record, out, copied),
+                        Some(p) if record[i + p] == b'\\' => i += p + 2,
+                        Some(p) => {
+                            i += p + 1;
+                            break;
+                        }
+                    }
+                }
             }
-        } else if b == b'"' {
-            in_string = true;
-        } else {
-            let token = [&b"-Infinity"[..], b"Infinity", b"NaN"]
-                .into_iter()
-                .find(|t| record[i..].starts_with(t));
-            if let Some(token) = token {
-                let buf = out.get_or_insert_with(|| record[..i].to_vec());
-                buf.push(b'"');
-                buf.extend_from_slice(token);
-                buf.push(b'"');
-                i += token.len();
-                continue;
+            b'-' | b'I' | b'N' => {
+                let rest = &record[i..];
+                if let Some(token) = TOKENS.into_iter().find(|t| rest.starts_with(t)) {
+                    let buf = out.get_or_insert_with(|| Vec::with_capacity(record.len() + 8));
+                    buf.extend_from_slice(&record[copied..i]);
+                    buf.push(b'"');
+                    buf.extend_from_slice(token);
+                    buf.push(b'"');
+                    i += token.len();
+                    copied = i;
+                } else {
+                    i += 1;
+                }
             }
+            _ => i += 1,
         }
-        if let Some(buf) = out.as_mut() {
-            buf.push(b);
-        }
-        i += 1;
     }
+    finish(record, out, copied)
+}
+
+fn finish(record: &[u8], out: Option<Vec<u8>>, copied: usize) -> std::borrow::Cow<'_, [u8]> {
     match out {
-        Some(buf) => std::borrow::Cow::Owned(buf),
+        Some(mut buf) => {
+            buf.extend_from_slice(&record[copied..]);
+            std::borrow::Cow::Owned(buf)
+        }
         None => std::borrow::Cow::Borrowed(record),
     }
 }
@@ -463,5 +495,63 @@ mod tests {
             r#"{"a":"Infinity","b":"-Infinity","c":"NaN Infinity","d":"NaN"}"#
         );
         assert!(matches!(quote_non_finite(b"{\"a\":1}"), std::borrow::Cow::Borrowed(_)));
+        let escaped = br#"{"a":"x\"NaN","b":NaN,"c":"\\","d":Infinity}"#;
+        assert_eq!(
+            std::str::from_utf8(&quote_non_finite(escaped)).expect("utf8"),
+            r#"{"a":"x\"NaN","b":"NaN","c":"\\","d":"Infinity"}"#
+        );
+    }
+
+    /// The first, byte-at-a-time version: the specification the fast one must match.
+    fn reference(record: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut in_string, mut escaped, mut i) = (false, false, 0);
+        while i < record.len() {
+            let b = record[i];
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            } else if b == b'"' {
+                in_string = true;
+            } else if let Some(t) = [&b"-Infinity"[..], b"Infinity", b"NaN"]
+                .into_iter()
+                .find(|t| record[i..].starts_with(t))
+            {
+                out.push(b'"');
+                out.extend_from_slice(t);
+                out.push(b'"');
+                i += t.len();
+                continue;
+            }
+            out.push(b);
+            i += 1;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4096, ..Default::default() })]
+        #[test]
+        fn the_fast_scan_matches_the_reference(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b"NaN".to_vec()),
+                    proptest::strategy::Just(b"-Infinity".to_vec()),
+                    proptest::strategy::Just(b"Infinity".to_vec()),
+                    proptest::strategy::Just(b"\"".to_vec()),
+                    proptest::strategy::Just(b"\\".to_vec()),
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+                ],
+                0..24,
+            )
+        ) {
+            let record: Vec<u8> = parts.concat();
+            proptest::prop_assert_eq!(quote_non_finite(&record).into_owned(), reference(&record));
+        }
     }
 }

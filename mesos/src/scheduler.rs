@@ -316,7 +316,7 @@ impl Event {
     /// Decodes one RecordIO record of a JSON event stream. Bare `Infinity`/`NaN` tokens written
     /// by Mesos' JSON writer are accepted.
     pub fn from_record(record: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(&crate::json::quote_non_finite(record))
+        crate::json::from_record(record)
     }
 
     /// The JSON record a master writes for this event.

@@ -197,6 +197,21 @@ pub async fn serve<S: StateStore>(
     })
 }
 
+/// Everything after the configuration is valid: bundles, store, state, HTTP, the loop.
+pub async fn run(config: &Config) -> anyhow::Result<i32> {
+    let settings = settings(config).await?;
+    let store = crate::store::Store::open(&config.store)
+        .await
+        .with_context(|| format!("cannot open the store --store {}", config.store))?;
+    let stored = store
+        .load()
+        .await
+        .with_context(|| format!("cannot read the store --store {}", config.store))?
+        .map(|v| (v.version.0, v.data));
+    let (state, version) = state_from(settings, stored)?;
+    serve(config, state, store, version).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use scheduler::app;
 use scheduler::config::{self, Args, Config, ProcessEnvironment};
 
 fn main() -> ExitCode {
@@ -18,10 +19,22 @@ fn main() -> ExitCode {
         print!("{config}");
         return exit(config::EXIT_OK);
     }
-    eprintln!(
-        "error: the scheduler loop is not built yet; only --check-config works in this version"
-    );
-    exit(config::EXIT_RUNTIME_ERROR)
+    app::init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return exit(config::EXIT_RUNTIME_ERROR);
+        }
+    };
+    match runtime.block_on(app::run(&config)) {
+        Ok(code) => exit(code),
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            exit(config::EXIT_RUNTIME_ERROR)
+        }
+    }
 }
 
 fn exit(code: i32) -> ExitCode {

@@ -16,7 +16,7 @@ mod scheduler_core;
 /// Benchmarks reported as ratios against a baseline run in the same invocation.
 #[derive(Debug, clap::Args)]
 pub struct Bench {
-    /// Benchmarks to run (default: all). Known: see `BENCHES` (`bundle`).
+    /// Benchmarks to run (default: all). Known: see `BENCHES`.
     names: Vec<String>,
     /// Size of the generated input of the bundle benchmark, in MiB.
     #[arg(long, default_value_t = 1024)]
@@ -49,6 +49,7 @@ const BENCHES: &[(&str, BenchFn)] = &[
     ("bundle", bundle),
     ("bundle-memory", bundle_memory),
     ("events", events),
+    ("emulator", emulator),
     ("core", scheduler_core::core),
 ];
 
@@ -188,6 +189,36 @@ fn bundle(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
     ])
 }
 
+/// mini-mesos at scale: 1,000 agents and 10,000 tasks (one executor process per agent), a
+/// framework declining every offer; the figures are timer-tick times (allocation cycles
+/// included) against the allocation interval, which they must stay well under. mini-mesos is
+/// built with the same profile as this xtask.
+fn emulator(sh: &Shell, _opts: &Bench) -> anyhow::Result<Vec<Figure>> {
+    eprintln!("bench emulator: 1000 agents, 10000 tasks (about 30 s)");
+    let profile: &[&str] = if cfg!(debug_assertions) { &[] } else { &["--release"] };
+    let out = cmd!(
+        sh,
+        "cargo run --quiet {profile...} -p testkit --bin mini-mesos -- --agents 1000 --scale-check 10000"
+    )
+    .quiet()
+    .ignore_stderr()
+    .read()?;
+    out.lines()
+        .map(|line| {
+            let cols: Vec<&str> =
+                line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+            let [name, ours, baseline, ratio] = cols[..] else {
+                anyhow::bail!("unexpected scale-check line {line:?}");
+            };
+            Ok(Figure {
+                name: name.to_owned(),
+                ours: ours.to_owned(),
+                baseline: baseline.to_owned(),
+                ratio: ratio.parse().ok(),
+            })
+        })
+        .collect()
+}
 /// Peak memory of `bundle` at two input sizes (a quarter of `--bundle-mib`, then all of it):
 /// streaming keeps it flat, so the ratio stays near 1. Measured as the child's own VmHWM.
 fn bundle_memory(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {

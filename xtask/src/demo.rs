@@ -169,6 +169,9 @@ impl Demo {
         let gateway_addr = gateway.endpoint().trim_start_matches("https://").to_owned();
         eprintln!("demo: ScaleIO gateway stand-in at {}", gateway.endpoint());
 
+        if self.mode == Mode::Preconfigured {
+            seed_existing_cluster(&state_file, &password)?;
+        }
         let tools = work.join("host-tools");
         testkit::standins::host::install_tools(&tools, &bins.get("host-tools"), &bins.get("scli"))
             .context("cannot lay out the simulated hosts' tools")?;
@@ -273,7 +276,7 @@ impl Demo {
             Some(p) => p,
             None => free_port()?,
         };
-        let scheduler_args: Vec<String> = [
+        let mut scheduler_args: Vec<String> = [
             "--master",
             master.as_str(),
             "--mode",
@@ -298,6 +301,13 @@ impl Demo {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        if self.mode == Mode::Preconfigured {
+            for (flag, ip) in
+                ["--primary-mdm", "--secondary-mdm", "--tiebreaker-mdm"].iter().zip(EXISTING_MDMS)
+            {
+                scheduler_args.extend([(*flag).to_owned(), ip.to_owned()]);
+            }
+        }
         // The scheduler trusts the stand-in gateway's per-run CA through the usual variable.
         let env = [("SSL_CERT_FILE".to_owned(), gateway_ca.display().to_string())];
         eprintln!("demo: starting scaleio-scheduler ({} mode)", self.mode.as_str());
@@ -421,6 +431,50 @@ async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<(u16, s
     let status = response.status().as_u16();
     let body = response.json().await.with_context(|| format!("GET {url}: the body is not JSON"))?;
     Ok((status, body))
+}
+
+/// MDM addresses of the cluster that pre-configured mode joins (outside the emulated agents).
+const EXISTING_MDMS: [&str; 3] = ["127.0.10.1", "127.0.10.2", "127.0.10.3"];
+
+/// For pre-configured mode: a ScaleIO cluster that already exists before the framework starts,
+/// in the stand-ins' model — three MDMs at [`EXISTING_MDMS`], the admin password set to
+/// `password`, and the scheduler's default protection domain and storage pool (`default`).
+fn seed_existing_cluster(state_file: &Path, password: &str) -> anyhow::Result<()> {
+    use testkit::standins::model::{Mdm, Model, Pd, Pool, System};
+    Model::update(state_file, |m| {
+        let mut mdm = |ip: &str, role: &str, name: &str| Mdm {
+            id: m.new_id(),
+            name: name.to_owned(),
+            ip: ip.to_owned(),
+            management_ip: None,
+            role: role.to_owned(),
+        };
+        let [primary, secondary, tiebreaker] = EXISTING_MDMS;
+        let master = mdm(primary, "manager", "mdm-1");
+        let slave = mdm(secondary, "manager", "mdm-2");
+        let tb = mdm(tiebreaker, "tb", "tb-1");
+        let pd = Pd { id: m.new_id(), name: "default".to_owned() };
+        let pool = Pool { id: m.new_id(), name: "default".to_owned(), pd_id: pd.id.clone() };
+        m.system = Some(System {
+            id: m.new_id(),
+            install_id: m.new_id(),
+            name: Some("scaleio".to_owned()),
+            mode: "3_node".to_owned(),
+            password: password.to_owned(),
+            password_changed: true,
+            master,
+            slaves: vec![slave],
+            tiebreakers: vec![tb],
+            standbys: Vec::new(),
+            pds: vec![pd],
+            pools: vec![pool],
+            sds: Vec::new(),
+            devices: Vec::new(),
+            sdcs: Vec::new(),
+            volumes: Vec::new(),
+        });
+    })
+    .with_context(|| format!("cannot seed the existing cluster in {}", state_file.display()))
 }
 
 /// The built binaries the demo needs.
@@ -591,6 +645,45 @@ mod tests {
         let leak = work.join("mesos/agent-1/stdout");
         std::fs::write(&leak, format!("scli --password {password} --login")).expect("leak");
         assert_eq!(find_secret(&work, &password, &[&file]).expect("scan"), vec![leak]);
+    }
+
+    #[tokio::test]
+    async fn the_seeded_existing_cluster_is_what_the_gateway_stand_in_serves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("cluster.json");
+        let password = new_password().expect("password");
+        seed_existing_cluster(&state, &password).expect("seeded");
+        let model = testkit::standins::model::Model::load(&state).expect("model");
+        let system = model.system.expect("a cluster exists");
+        assert_eq!(system.master.ip, EXISTING_MDMS[0]);
+        assert_eq!(system.slaves[0].ip, EXISTING_MDMS[1]);
+        assert_eq!(
+            (system.tiebreakers[0].ip.as_str(), system.tiebreakers[0].role.as_str()),
+            (EXISTING_MDMS[2], "tb")
+        );
+        assert_eq!(system.pools[0].pd_id, system.pds[0].id);
+
+        let gateway = testkit::standins::gateway::GatewayStandin::start(
+            &state,
+            dir.path(),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("gateway");
+        let ca = std::fs::read(gateway.ca_file()).expect("ca");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
+            .build()
+            .expect("client");
+        let login = |pw: String| {
+            client
+                .get(format!("{}/api/login", gateway.endpoint()))
+                .header("Accept", "application/json;version=2.0")
+                .basic_auth("admin", Some(pw))
+                .send()
+        };
+        assert_eq!(login(password.clone()).await.expect("login").status(), 200);
+        assert_eq!(login("admin".to_owned()).await.expect("login").status(), 401);
     }
 
     #[test]

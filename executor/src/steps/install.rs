@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use scaleio::render;
 use scaleio::step::{
-    EnvValue, InitSystem, InstallDvdcli, InstallIsolator, InstallPackages, InstallPrerequisites,
-    InstallRexray, InstalledPackage, KernelPin, OsFamily, Outcome, PackageAction, PackageOutcome,
-    version_matches,
+    Component, EnvValue, InitSystem, InstallDvdcli, InstallIsolator, InstallPackages,
+    InstallPrerequisites, InstallRexray, InstalledPackage, KernelPin, OsFamily, Outcome,
+    PackageAction, PackageOutcome, version_matches,
 };
 
 use super::Ctx;
@@ -163,12 +163,49 @@ pub async fn packages(ctx: &Ctx, step: &InstallPackages) -> Result<(bool, Outcom
                 },
             ));
         }
+        if component == Component::Gateway && platform.family == OsFamily::Debian {
+            let installed = m.installed(&ctx.host, name).await?;
+            if !installed.is_some_and(|v| matches(Compare::Full, &p.version, &v)) {
+                require_java(ctx).await?;
+            }
+        }
         let (action, version) =
             ensure_package(ctx, &m, (name, Compare::Full), &p.artifact, &p.version, &env).await?;
         out.push(PackageOutcome { component, name: name.to_owned(), version, action });
     }
     let changed = out.iter().any(|p| p.action != PackageAction::AlreadyPresent);
     Ok((changed, Outcome::InstallPackages { packages: out }))
+}
+
+/// The Java major version in `java -version` output (`1.8.0_131` → 8, `17.0.15` → 17).
+pub fn java_major(output: &str) -> Option<u32> {
+    let line = output.lines().find(|l| l.contains(" version \""))?;
+    let quoted = line.split('"').nth(1)?;
+    let mut parts = quoted.split(['.', '_', '-', '+']);
+    let first: u32 = parts.next()?.parse().ok()?;
+    if first == 1 { parts.next()?.parse().ok() } else { Some(first) }
+}
+
+/// The Ubuntu gateway package needs a JRE 8+ that nothing installs (the original relied on its
+/// AMI): refuse clearly before installing the gateway.
+async fn require_java(ctx: &Ctx) -> Result<(), StepError> {
+    let hint = "install a Java 8 (or newer) runtime on the agent first, e.g. openjdk-8-jre-headless (Ubuntu 14.04: from the openjdk-r PPA)";
+    let found = match ctx.run(&Cmd::new("java").arg("-version")).await {
+        Ok(out) if out.success() => java_major(&out.combined()),
+        _ => None,
+    };
+    match found {
+        Some(major) if major >= 8 => {
+            ctx.host.note(format!("Java {major} is present for the gateway"));
+            Ok(())
+        }
+        Some(major) => Err(StepError::msg(format!(
+            "the ScaleIO gateway needs Java 8 or newer; `java -version` reports Java {major}\nhint: {hint}"
+        ))),
+        None => Err(StepError::msg(format!(
+            "the ScaleIO gateway needs Java 8 or newer and `java -version` found none\nhint: {hint}"
+        ))),
+    }
 }
 
 /// `install_rexray`.
@@ -286,4 +323,25 @@ pub async fn isolator(ctx: &Ctx, step: &InstallIsolator) -> Result<(bool, Outcom
         ctx.host.note("module and agent flags unchanged; the agent is not restarted");
     }
     Ok((changed, Outcome::InstallIsolator { module_file: so_path, agent_restarted }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_versions() {
+        assert_eq!(java_major("openjdk version \"1.8.0_131\"\nOpenJDK Runtime"), Some(8));
+        assert_eq!(java_major("java version \"1.7.0_95\"\n"), Some(7));
+        assert_eq!(java_major("openjdk version \"17.0.15\" 2025-04-15\n"), Some(17));
+        assert_eq!(java_major("bash: java: command not found"), None);
+    }
+
+    #[test]
+    fn upstream_versions_ignore_the_packaging_revision() {
+        assert!(matches(Compare::Upstream, "0.11.4", "0.11.4-1"));
+        assert!(!matches(Compare::Upstream, "0.11.4", "0.11.3-1"));
+        assert!(!matches(Compare::Full, "2.0-10000.2072", "2.0-10000.2071"));
+        assert!(matches(Compare::Full, "2.0-10000.2072", "2.0.10000.2072.Ubuntu.14.04"));
+    }
 }

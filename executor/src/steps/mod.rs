@@ -177,8 +177,14 @@ impl Ctx {
 }
 
 /// Runs `step` and returns its result, or the failure for `TASK_FAILED`. The transcript is in
-/// `ctx.host.transcript()` either way.
+/// `ctx.host.transcript()` either way. Every step fails, before touching the host, when the
+/// bundle is unusable.
 pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    // A bundle that failed verification (or is missing) means this node was not given what the
+    // scheduler built: no step runs, each says why.
+    if let BundleState::Unusable(why) = &ctx.bundle {
+        return Err(StepError::msg(why.clone()));
+    }
     let mut after_ack = AfterAck::Nothing;
     let (changed, outcome) = match step {
         Step::Preflight(s) => (false, Outcome::Preflight(preflight::run(ctx, s).await?)),

@@ -61,6 +61,10 @@ struct Args {
     /// Hostname the master advertises (master_info, 307 Location).
     #[arg(long, default_value = "localhost")]
     hostname: String,
+    /// Run the scale check instead of serving: --agents agents, this many tasks; prints
+    /// `name  ours  baseline  ratio` lines (baseline: the allocation interval) and exits.
+    #[arg(long, value_name = "TASKS")]
+    scale_check: Option<usize>,
     /// Extra executor environment variable NAME=VALUE (repeatable).
     #[arg(long = "executor-env", value_name = "NAME=VALUE")]
     executor_env: Vec<String>,
@@ -74,7 +78,36 @@ fn seconds(flag: &str, v: f64) -> anyhow::Result<Duration> {
     }
 }
 
+async fn scale(agents: usize, tasks: usize) -> anyhow::Result<()> {
+    let r = testkit::emulator::scale::scale_check(agents, tasks, Duration::from_secs(10)).await?;
+    let ms = |d: Duration| format!("{:.2}ms", d.as_secs_f64() * 1000.0);
+    let interval = r.allocation_interval;
+    println!(
+        "emulator.launch ({} agents, {} tasks)  {:.2}s  -  -",
+        r.agents,
+        r.tasks,
+        r.launch.as_secs_f64()
+    );
+    println!(
+        "emulator.tick_max  {}  {}  {:.4}",
+        ms(r.max_tick),
+        ms(interval),
+        r.max_tick.as_secs_f64() / interval.as_secs_f64()
+    );
+    println!(
+        "emulator.tick_mean ({} ticks)  {}  {}  {:.4}",
+        r.ticks,
+        ms(r.mean_tick),
+        ms(interval),
+        r.mean_tick.as_secs_f64() / interval.as_secs_f64()
+    );
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(tasks) = args.scale_check {
+        return scale(args.agents, tasks).await;
+    }
     let mut config = EmulatorConfig {
         listen: Some(args.listen),
         standby: args.standby.is_some(),

@@ -159,6 +159,7 @@ pub(crate) struct Executor {
     pub res: Res,
     pub phase: Phase,
     pub sub: Option<(u64, Tx)>,
+    pub next_heartbeat: Instant,
     pub ever_subscribed: bool,
     pub ever_delivered: bool,
     /// Tasks not yet delivered (LAUNCH sent after SUBSCRIBED).
@@ -933,6 +934,7 @@ impl Core {
                         res: exec_res,
                         phase: Phase::Launching,
                         sub: None,
+                        next_heartbeat: Instant::now(),
                         ever_subscribed: false,
                         ever_delivered: false,
                         queued: vec![task.clone()],
@@ -1297,11 +1299,13 @@ impl Core {
         let generation = self.stream_gen;
         let framework_info = self.frameworks.get(&key.0).map(|f| f.info.clone());
         let partition_aware = self.frameworks.get(&key.0).is_some_and(Framework::partition_aware);
+        let heartbeat = self.shared().settings.executor_heartbeat;
         let Some(a) = self.agents.get_mut(agent) else { return (generation, rx) };
         let agent_info = a.info();
         let Some(exec) = a.executors.get_mut(key) else { return (generation, rx) };
         let resubscribe = exec.ever_subscribed;
         exec.sub = Some((generation, tx));
+        exec.next_heartbeat = Instant::now() + heartbeat;
         exec.ever_subscribed = true;
         if exec.phase == Phase::Launching {
             exec.phase = Phase::Running;
@@ -1622,6 +1626,19 @@ impl Core {
 
     fn executor_timers(&mut self, now: Instant) {
         let registration = self.shared().settings.executor_registration_timeout;
+        let heartbeat = self.shared().settings.executor_heartbeat;
+        let mut beats = Vec::new();
+        for (agent_id, a) in &mut self.agents {
+            for (key, e) in &mut a.executors {
+                if e.sub.is_some() && e.next_heartbeat <= now {
+                    e.next_heartbeat = now + heartbeat;
+                    beats.push((agent_id.clone(), key.clone()));
+                }
+            }
+        }
+        for (agent, key) in beats {
+            self.send_to_executor(&agent, &key, &ExecEvent::Heartbeat);
+        }
         let mut kill = Vec::new();
         let mut timed_out = Vec::new();
         for (agent_id, a) in &self.agents {
@@ -1728,6 +1745,8 @@ impl Core {
             return;
         }
         let mut batches: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
+        let mut held: HashSet<(String, String)> =
+            self.offers.values().map(|o| (o.agent.clone(), o.framework.clone())).collect();
         let agent_ids: Vec<String> = self.agents.keys().cloned().collect();
         let n = frameworks.len();
         for agent_id in agent_ids {
@@ -1746,7 +1765,7 @@ impl Core {
                 if f.filters.get(&agent_id).is_some_and(|until| *until > now) {
                     continue;
                 }
-                if self.offers.values().any(|o| o.agent == agent_id && o.framework == f.id) {
+                if held.contains(&(agent_id.clone(), f.id.clone())) {
                     continue;
                 }
                 if let Some(role) = f.roles().into_iter().find(|r| !f.suppressed.contains(r)) {
@@ -1755,6 +1774,7 @@ impl Core {
                 }
             }
             let Some((fw, role)) = chosen else { continue };
+            held.insert((agent_id.clone(), fw.clone()));
             let offer_id = format!("{}-O{}", self.master_id, self.next_offer);
             self.next_offer += 1;
             let f = &self.frameworks[&fw];
@@ -1926,16 +1946,19 @@ impl Core {
         Ok(boot_id)
     }
 
-    /// Kills every executor process (emulator shutdown).
+    /// Kills every executor process group (emulator shutdown).
     pub fn kill_all(&mut self) {
+        let mut pids = Vec::new();
         for a in self.agents.values_mut() {
             for e in a.executors.values_mut() {
                 if let Some(k) = e.kill.take() {
                     let _ = k.send(());
+                    pids.extend(e.pid);
                 }
                 e.sub = None;
             }
         }
+        super::process::kill_groups(&pids);
         for f in self.frameworks.values_mut() {
             f.sub = None;
         }

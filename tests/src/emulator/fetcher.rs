@@ -155,7 +155,13 @@ async fn cached_copy(
     let size = match source {
         Source::Local(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
         Source::Http(url) => match shared.http.head(url).send().await {
-            Ok(r) if r.status().is_success() => r.content_length().unwrap_or(0),
+            // The header itself: reqwest's `content_length()` is the body size, 0 for HEAD.
+            Ok(r) if r.status().is_success() => r
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
             _ => 0,
         },
     };

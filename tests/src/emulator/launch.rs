@@ -178,6 +178,9 @@ pub(crate) async fn run_executor(shared: Arc<Shared>, plan: Plan) {
     let status = tokio::select! {
         s = child.wait() => s,
         _ = kill_rx => {
+            if let Some(pid) = child.id() {
+                super::process::kill_groups(&[pid]);
+            }
             let _ = child.start_kill();
             child.wait().await
         }

@@ -51,6 +51,7 @@ pub mod launch;
 pub mod process;
 pub mod record;
 pub mod resources;
+pub mod scale;
 pub mod simhost;
 pub mod spec;
 pub mod state;
@@ -106,6 +107,8 @@ pub struct EmulatorConfig {
     pub hosts: Option<SimulatedHosts>,
     /// Extra executor environment (the agent's `--executor_environment_variables`).
     pub executor_env: Vec<(String, String)>,
+    /// Agent → executor HEARTBEAT interval (a real agent: 30 minutes).
+    pub executor_heartbeat_interval: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -129,6 +132,7 @@ impl Default for EmulatorConfig {
             seed: 0,
             hosts: None,
             executor_env: Vec::new(),
+            executor_heartbeat_interval: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -167,6 +171,7 @@ pub(crate) struct Settings {
     pub reboot_delay: Duration,
     pub hosts: Option<HostSettings>,
     pub executor_env: Vec<(String, String)>,
+    pub executor_heartbeat: Duration,
 }
 
 /// What every handler and timer shares.
@@ -178,6 +183,15 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     pub fetch_cache: Mutex<HashMap<String, PathBuf>>,
     pub fetch_cache_lock: tokio::sync::Mutex<()>,
+    pub tick_stats: Mutex<TickStats>,
+}
+
+/// How long the timer ticks (heartbeats, retries, timeouts and allocation cycles) took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TickStats {
+    pub ticks: u64,
+    pub total: Duration,
+    pub max: Duration,
 }
 
 impl Shared {
@@ -272,6 +286,7 @@ impl Emulator {
             reboot_delay: config.reboot_delay,
             hosts,
             executor_env: config.executor_env.clone(),
+            executor_heartbeat: config.executor_heartbeat_interval,
         };
         let http = reqwest::Client::builder()
             .http1_only()
@@ -284,6 +299,7 @@ impl Emulator {
             http,
             fetch_cache: Mutex::new(HashMap::new()),
             fetch_cache_lock: tokio::sync::Mutex::new(()),
+            tick_stats: Mutex::new(TickStats::default()),
         });
         let mut tasks = Vec::new();
         let mut masters = Vec::new();
@@ -337,7 +353,13 @@ impl Emulator {
             loop {
                 interval.tick().await;
                 let Some(shared) = weak.upgrade() else { return };
+                let started = std::time::Instant::now();
                 shared.lock().tick();
+                let took = started.elapsed();
+                let mut stats = shared.tick_stats.lock().unwrap_or_else(|e| e.into_inner());
+                stats.ticks += 1;
+                stats.total += took;
+                stats.max = stats.max.max(took);
             }
         }));
         Ok(Self { shared, masters, tasks, _tmp: tmp })
@@ -417,6 +439,16 @@ impl Emulator {
     /// Delivers every status update twice (same uuid).
     pub fn set_duplicate_updates(&self, on: bool) {
         self.shared.lock().faults.duplicate = on;
+    }
+
+    /// Timer tick statistics since the start or the last reset.
+    pub fn tick_stats(&self) -> TickStats {
+        *self.shared.tick_stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Restarts the tick statistics.
+    pub fn reset_tick_stats(&self) {
+        *self.shared.tick_stats.lock().unwrap_or_else(|e| e.into_inner()) = TickStats::default();
     }
 
     /// Stops the servers and kills every executor.

@@ -11,3 +11,21 @@ pub fn command(program: impl AsRef<OsStr>) -> tokio::process::Command {
     cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
     cmd
 }
+
+/// SIGKILLs the process groups led by `pids` (executors run in their own group, so whatever
+/// they started dies with them, as a container would). Synchronous, for use in `Drop`.
+pub fn kill_groups(pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let mut cmd = command("kill");
+    cmd.arg("-KILL").arg("--");
+    for pid in pids {
+        cmd.arg(format!("-{pid}"));
+    }
+    let _ = cmd
+        .as_std_mut()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}

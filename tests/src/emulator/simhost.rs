@@ -1,6 +1,9 @@
 //! Simulated hosts: a root directory per agent laid out with the host stand-in's
-//! `prepare_host`, an `etc/os-release` matching the agent's `os` attribute, spare block devices
-//! as sparse files under `dev/`, and one shared tools directory (`host-tools` links and `scli`).
+//! `prepare_host`, an `etc/os-release` matching the agent's `os` attribute, the distribution's
+//! package repository (what `apt-get`/`yum` can install: the prerequisites ScaleIO needs), the
+//! Mesos agent's service (an init script on Ubuntu 14.04, a systemd unit on RHEL 7), an rpm
+//! database on RHEL hosts (busybox as `/bin/sh`, `rpm --initdb`), spare block devices as sparse
+//! files under `dev/`, and one shared tools directory (`host-tools` links and `scli`).
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +43,30 @@ impl Os {
         }
     }
 
+    /// The distribution repository as the stand-in `apt-get`/`yum` read it (`name version`
+    /// lines): what the ScaleIO prerequisites step installs, and the Ubuntu kernel it pins.
+    fn repository(self) -> &'static str {
+        match self {
+            Self::Ubuntu14 => {
+                "libaio1 0.3.109-4\nzip 3.0-8\nlinux-image-4.4.0-38-generic 4.4.0-38.57~14.04.1\n"
+            }
+            Self::Rhel7 => {
+                "libaio 0.3.109-13.el7\nzip 3.0-11.el7\nunzip 6.0-16.el7\n\
+                 java-1.8.0-openjdk 1.8.0.131-11.b12.el7\n"
+            }
+        }
+    }
+
+    /// Where the Mesos agent's service is defined, and its contents.
+    fn agent_service(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Ubuntu14 => ("etc/init.d/mesos-slave", "#!/bin/sh\n# Mesos agent (simulated)\n"),
+            Self::Rhel7 => {
+                ("lib/systemd/system/mesos-slave.service", "[Unit]\nDescription=Mesos agent\n")
+            }
+        }
+    }
+
     /// The kernel a fresh host of this platform runs.
     pub fn default_kernel(self) -> &'static str {
         match self {
@@ -59,6 +86,17 @@ pub fn prepare(root: &Path, spec: &AgentSpec, ip: &str, state: &Path) -> Result<
         .map_err(|e| io("prepare", e))?;
     std::fs::write(root.join("etc/os-release"), os.os_release())
         .map_err(|e| io("os-release", e))?;
+    std::fs::write(root.join("etc/standin/repo"), os.repository())
+        .map_err(|e| io("package repository", e))?;
+    let (service, unit) = os.agent_service();
+    let service = root.join(service);
+    std::fs::create_dir_all(service.parent().unwrap_or(root))
+        .and_then(|()| std::fs::write(&service, unit))
+        .map_err(|e| io("agent service", e))?;
+    if os == Os::Rhel7 {
+        crate::fixtures::packages::init_rpm_root(root)
+            .map_err(|e| format!("simulated host {}: rpm database: {e}", root.display()))?;
+    }
     let dev = root.join("dev");
     std::fs::create_dir_all(&dev).map_err(|e| io("dev", e))?;
     for d in spec.devices_or_default() {

@@ -68,6 +68,19 @@ async fn agent_restart_keeps_checkpointing_executors_and_loses_the_others() {
     launch(&mut plain, "lost", "run").await;
     plain.await_state("lost", TaskState::Running).await;
 
+    let sandbox = emu.state().slaves[0]
+        .executors
+        .iter()
+        .find(|e| e.executor_id == "exec-kept")
+        .unwrap()
+        .sandbox
+        .clone();
+    let env: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(Path::new(&sandbox).join("env.json")).unwrap())
+            .unwrap();
+    assert_eq!(env["MESOS_CHECKPOINT"], "1");
+    assert_eq!(env["MESOS_RECOVERY_TIMEOUT"], "15mins");
+    assert_eq!(env["MESOS_SUBSCRIPTION_BACKOFF_MAX"], "1secs");
     emu.restart_agent("agent-1").unwrap();
     let s = plain.update_for("lost").await;
     assert_eq!(
@@ -262,6 +275,16 @@ async fn the_control_endpoint_injects_faults_over_http() {
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["duplicate"], true);
     let r = c.post(url("__control/frameworks/none/drop-subscription")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    assert_eq!(c.get(url("state")).send().await.unwrap().status(), 200);
+    let agent = emu.agent_url("agent-1").unwrap().join("slave(1)/api/v1/executor").unwrap();
+    let r = c
+        .post(agent)
+        .header("Content-Type", "application/json")
+        .body(r#"{"type":"HEARTBEAT","framework_id":{"value":"f"},"executor_id":{"value":"e"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "the libprocess path form of the executor API");
     let r = c.post(url("__control/leader?index=none")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(c.get(url("master/state")).send().await.unwrap().status(), 503);

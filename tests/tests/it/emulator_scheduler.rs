@@ -444,6 +444,17 @@ async fn failover_timeout_zero_removes_the_framework_and_teardown_too() {
     );
     assert_eq!(events.recv().await, None, "then the stream closes");
 
+    // Other asynchronous refusals: ERROR, then the stream closes.
+    let mut bad = framework_info("bad-roles");
+    bad.capabilities.push(mesos::FrameworkCapabilityType::MultiRole.into());
+    bad.roles = vec!["a".into()];
+    bad.role = Some("a".into());
+    let (mut events, _) = pump(subscribe_raw(&client(), &emu.master_url(), bad).await);
+    assert!(
+        matches!(events.recv().await, Some(Event::Error(e)) if e.message.contains("MULTI_ROLE"))
+    );
+    assert_eq!(events.recv().await, None);
+
     let mut sched = Sched::subscribe(&emu.master_url(), framework_info("teardown")).await;
     assert_eq!(sched.call(CallKind::Teardown).await.0, 202);
     let end =

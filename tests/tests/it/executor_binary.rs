@@ -239,6 +239,16 @@ impl Drop for Executor {
 
 impl Executor {
     fn start(sim: &Sim, agent: &Agent, host: &str, path_prefix: Option<&Path>) -> Self {
+        Self::start_with(sim, agent, host, path_prefix, "20secs")
+    }
+
+    fn start_with(
+        sim: &Sim,
+        agent: &Agent,
+        host: &str,
+        path_prefix: Option<&Path>,
+        recovery_timeout: &str,
+    ) -> Self {
         let sandbox = sim.bundle_dir.parent().expect("sandbox").to_owned();
         let log = sim.dir.path().join(format!("executor-{host}.log"));
         let mut path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", sim.bin.display());
@@ -253,7 +263,7 @@ impl Executor {
             .env("MESOS_EXECUTOR_ID", "executor-scaleio-h1")
             .env("MESOS_SANDBOX", &sandbox)
             .env("MESOS_CHECKPOINT", "1")
-            .env("MESOS_RECOVERY_TIMEOUT", "20secs")
+            .env("MESOS_RECOVERY_TIMEOUT", recovery_timeout)
             .env("MESOS_SUBSCRIPTION_BACKOFF_MAX", "100ms")
             .env("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "5secs")
             .env("SCALEIO_HOST_ROOT", sim.root(host))
@@ -381,7 +391,7 @@ async fn a_data_node_runs_its_steps_and_tells_the_agent() {
 }
 
 #[tokio::test]
-async fn a_tampered_bundle_fails_every_step_that_needs_it_naming_the_file() {
+async fn a_tampered_bundle_fails_every_step_naming_the_file() {
     let sim = Sim::new(Os::Ubuntu14);
     sim.add_host("h1", "10.0.0.4");
     let victim =
@@ -409,11 +419,9 @@ async fn a_tampered_bundle_fails_every_step_that_needs_it_naming_the_file() {
     let report: serde_json::Value =
         serde_json::from_slice(&failed.data.expect("data").0).expect("json");
     assert_eq!(report["failure"]["kind"], "install_packages");
-    assert_eq!(
-        agent.terminal("preflight", STEP_TIME).await.state,
-        TaskState::Finished,
-        "steps without the bundle still run"
-    );
+    let preflight = agent.terminal("preflight", STEP_TIME).await;
+    assert_eq!(preflight.state, TaskState::Failed, "every step fails on a tampered bundle");
+    assert!(preflight.message.expect("message").contains("failed verification"));
     assert!(
         !sim.root("h1").join("opt/emc/scaleio/sds").exists(),
         "nothing from the tampered bundle was installed"
@@ -579,4 +587,59 @@ async fn reboot_happens_only_after_the_acknowledgement() {
 
     agent.push(&Event::Shutdown);
     assert_eq!(exec.wait_exit(Duration::from_secs(10)).await, Some(0), "{}", exec.log());
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_step_reports_it_killed_and_exits_cleanly() {
+    let sim = Sim::new(Os::Ubuntu14);
+    let root = sim.add_host("h1", "10.0.0.4");
+    let slow = slow_apt_get(&sim, &sim.dir.path().join("never"));
+    let agent = Agent::start().await;
+    let mut exec = Executor::start(&sim, &agent, "h1", Some(&slow));
+    subscribed(&agent, &exec).await;
+    agent.step(
+        "prereqs",
+        Step::InstallPrerequisites(InstallPrerequisites {
+            packages: vec!["zip".into()],
+            kernel: None,
+        }),
+    );
+    let pid_file = root.join("apt-get.pid");
+    agent.until("apt-get to start", STEP_TIME, |_| pid_file.exists()).await;
+    let pid = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();
+    let mut kill = command("kill");
+    kill.arg("-TERM").arg(exec.child.id().to_string());
+    testkit::fixtures::packages::run_checked(kill, Duration::from_secs(10)).expect("kill -TERM");
+    assert_eq!(exec.wait_exit(Duration::from_secs(10)).await, Some(0), "{}", exec.log());
+    assert_eq!(agent.terminal("prereqs", STEP_TIME).await.state, TaskState::Killed);
+    agent.until("apt-get to die", Duration::from_secs(10), |_| !alive(&pid)).await;
+}
+
+#[tokio::test]
+async fn the_executor_gives_up_after_the_recovery_timeout_and_stops_its_step() {
+    let sim = Sim::new(Os::Ubuntu14);
+    let root = sim.add_host("h1", "10.0.0.4");
+    let slow = slow_apt_get(&sim, &sim.dir.path().join("never"));
+    let agent = Agent::start().await;
+    let mut exec = Executor::start_with(&sim, &agent, "h1", Some(&slow), "1secs");
+    subscribed(&agent, &exec).await;
+    agent.step(
+        "prereqs",
+        Step::InstallPrerequisites(InstallPrerequisites {
+            packages: vec!["zip".into()],
+            kernel: None,
+        }),
+    );
+    let pid_file = root.join("apt-get.pid");
+    agent.until("apt-get to start", STEP_TIME, |_| pid_file.exists()).await;
+    let pid = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();
+    {
+        // The agent is gone for good: stream closed, every SUBSCRIBE refused.
+        let mut a = agent.state.lock().expect("lock");
+        a.events = None;
+        a.recovering = true;
+    }
+    assert_eq!(exec.wait_exit(Duration::from_secs(15)).await, Some(1), "{}", exec.log());
+    assert!(exec.log().contains("within the recovery timeout"), "{}", exec.log());
+    agent.until("apt-get to die", Duration::from_secs(10), |_| !alive(&pid)).await;
 }

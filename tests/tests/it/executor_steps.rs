@@ -401,6 +401,39 @@ async fn failures_say_what_to_do() {
     let f = r.expect_err("no MDM");
     assert!(f.output_tail.contains("Failed to connect to MDM 127.0.0.1:6611"), "{f:?}");
 
+    // The Ubuntu gateway needs Java 8+, which nothing installs: refused before dpkg runs.
+    crate::executor_support::write(
+        &sim.bin,
+        "java",
+        "#!/bin/sh\necho 'java version \"1.7.0_95\"' >&2\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(sim.bin.join("java"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let (r, transcript) = sim
+        .step(
+            "h1",
+            Step::InstallPackages(InstallPackages {
+                packages: vec![package(
+                    Os::Ubuntu14,
+                    Fixture::Gateway,
+                    ComponentSettings::Gateway { admin_password: SecretRef::default() },
+                )],
+            }),
+        )
+        .await;
+    let f = r.expect_err("java 7");
+    assert!(
+        f.message.starts_with(
+            "the ScaleIO gateway needs Java 8 or newer; `java -version` reports Java 7"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(!transcript.contains(" -i "), "{transcript}");
+
     // A missing secret names the variable.
     let mut ctx = sim.ctx("h1");
     ctx.secret_env.clear();
@@ -408,4 +441,117 @@ async fn failures_say_what_to_do() {
     std::fs::create_dir_all(root.join("opt/emc/scaleio/lia")).expect("lia");
     let e = executor::steps::run(&ctx, &step).await.expect_err("no secret");
     assert!(e.message.contains("`SCALEIO_ADMIN_PASSWORD` is not set"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn cluster_objects_through_the_gateway_stand_in() {
+    let sim = Sim::new(Os::Rhel7);
+    for (h, ip) in IPS {
+        sim.add_host(h, ip);
+    }
+    // The MDM cluster first, as the plan builds it.
+    for (host, step) in plan(Os::Rhel7).into_iter().take_while(|(_, s)| s.kind() != "configure_lia")
+    {
+        let kind = step.kind();
+        let (r, t) = sim.step(host, step).await;
+        r.unwrap_or_else(|f| panic!("{host} {kind}: {}\n{t}", f.message));
+    }
+    let gw = testkit::standins::gateway::GatewayStandin::start(
+        &sim.state,
+        sim.dir.path(),
+        std::time::Duration::from_secs(3600),
+    )
+    .await
+    .expect("gateway stand-in");
+    let access = ClusterAccess::Gateway {
+        endpoint: gw.endpoint(),
+        username: "admin".into(),
+        password: SecretRef::default(),
+        tls: scaleio::step::GatewayTls::CaFile { path: gw.ca_file().display().to_string() },
+    };
+    let steps = vec![
+        Step::AddProtectionDomain(AddProtectionDomain { access: access.clone(), name: n("pd1") }),
+        Step::AddStoragePool(AddStoragePool {
+            access: access.clone(),
+            protection_domain: n("pd1"),
+            name: n("sp1"),
+        }),
+        Step::AddSds(AddSds {
+            access: access.clone(),
+            protection_domain: n("pd1"),
+            name: n("sds_10.0.0.4"),
+            ip: "10.0.0.4".into(),
+            devices: vec![DeviceAssignment {
+                path: DevicePath::new("/dev/xvdf").expect("path"),
+                storage_pool: n("sp1"),
+            }],
+        }),
+    ];
+    for round in ["first", "again"] {
+        for step in steps.clone() {
+            let kind = step.kind();
+            let (r, t) = sim.step("h1", step).await;
+            let r = r.unwrap_or_else(|f| panic!("{round} {kind}: {}\n{t}", f.message));
+            assert_eq!(r.changed, round == "first", "{round} {kind}: {:?}", r.outcome);
+            assert!(
+                !t.lines().any(|l| l.starts_with("$ ")),
+                "the gateway path runs no command:\n{t}"
+            );
+        }
+    }
+    let model = testkit::standins::model::Model::load(&sim.state).expect("model");
+    let sys = model.system.expect("system");
+    assert_eq!(sys.sds.len(), 1);
+    let (r, _) = sim
+        .step(
+            "h1",
+            Step::AddSds(AddSds {
+                access,
+                protection_domain: n("pd1"),
+                name: n("sds_10.0.0.4"),
+                ip: "10.0.0.9".into(),
+                devices: vec![],
+            }),
+        )
+        .await;
+    let f = r.expect_err("same name on another IP is a conflict");
+    assert!(f.message.contains("gateway"), "{}", f.message);
+}
+
+#[tokio::test]
+async fn an_interrupted_cluster_creation_resumes() {
+    let sim = Sim::new(Os::Ubuntu14);
+    for (h, ip) in IPS {
+        sim.add_host(h, ip);
+    }
+    for (host, step) in
+        plan(Os::Ubuntu14).into_iter().take_while(|(_, s)| s.kind() != "create_mdm_cluster")
+    {
+        let (r, _) = sim.step(host, step).await;
+        r.expect("setup step");
+    }
+    // Created, then the executor died before the first login and password change.
+    let create = scaleio::scli::create_mdm_cluster("10.0.0.1", "10.0.0.1", &n("mdm1"));
+    let out = testkit::standins::scli::run(&create.argv()[1..], &sim.state, &sim.root("h1"));
+    assert_eq!(out.exit_code, 0, "{}", out.output);
+    let step = Step::CreateMdmCluster(CreateMdmCluster {
+        master_ip: "10.0.0.1".into(),
+        master_management_ip: "10.0.0.1".into(),
+        master_name: n("mdm1"),
+        admin_password: SecretRef::default(),
+    });
+    let (r, transcript) = sim.step("h1", step.clone()).await;
+    assert!(r.expect("resumed").changed, "{transcript}");
+    expect_test::expect![[r#"
+        $ scli --query_cluster
+        # the MDM cluster exists; checking the admin password is set
+        $ scli --login --username admin --password ***  => exit 7
+        $ scli --login --username admin --password ***
+        $ scli --set_password --old_password *** --new_password ***
+        $ scli --login --username admin --password ***
+        $ scli --query_cluster
+    "#]]
+    .assert_eq(&transcript);
+    let (r, transcript) = sim.step("h1", step).await;
+    assert!(!r.expect("done").changed, "{transcript}");
 }

@@ -1,12 +1,15 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod emulator_events;
 mod emulator_executor;
 mod emulator_faults;
+mod emulator_fetch;
 mod emulator_scheduler;
 mod emulator_support;
 mod emulator_wire;
 mod executor_binary;
+mod executor_emulator;
 mod executor_fixtures;
 mod executor_packages;
 mod executor_steps;
