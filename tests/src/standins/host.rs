@@ -1,4 +1,4 @@
-//! Host tool stand-ins for a simulated host (`uname`, `lsblk`, `systemctl`, `service`, `reboot`,
+//! Host tool stand-ins for a simulated host (`uname`, `mesos-agent`/`mesos-slave --version`, `lsblk`, `systemctl`, `service`, `reboot`,
 //! `shutdown`, `apt-get`, `apt-mark`, `update-grub`, `yum`, and the SDC's `drv_cfg`): one multi-call binary dispatching on its invocation name. Each
 //! appends its argv (one JSON array per line) to [`ARGV_LOG`] under the host root.
 //!
@@ -62,6 +62,7 @@ pub fn run(argv: &[String], root: &Path) -> ToolOutput {
     let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     match name.as_str() {
         "uname" => uname(root, &args),
+        "mesos-agent" | "mesos-slave" => mesos_version(root, &name, &args),
         "lsblk" => lsblk(root, &args),
         "systemctl" => systemctl(root, &args),
         "service" => service(root, &args),
@@ -430,7 +431,25 @@ pub const TOOL_NAMES: &[&str] = &[
     "update-grub",
     "yum",
     "drv_cfg",
+    "mesos-agent",
+    "mesos-slave",
 ];
+
+/// Where a simulated host keeps the version of its Mesos agent (absent: no Mesos binary).
+pub const MESOS_VERSION_FILE: &str = "etc/standin/mesos-version";
+
+/// `mesos-agent --version` / `mesos-slave --version`: `mesos <version>` as the real binaries
+/// print it, from [`MESOS_VERSION_FILE`]; without that file the host has no such binary and the
+/// answer is a shell's "command not found" (127).
+fn mesos_version(root: &Path, name: &str, args: &[&str]) -> ToolOutput {
+    let Some(version) = read_trim(root.join(MESOS_VERSION_FILE)) else {
+        return fail(127, format!("{name}: command not found\n"));
+    };
+    match args {
+        ["--version"] => out(format!("mesos {version}\n")),
+        _ => fail(1, format!("{name} stand-in: only `--version` is simulated\n")),
+    }
+}
 
 /// Makes `bin_dir` a directory to put first on a simulated host's `PATH`: a symlink per tool name
 /// to the `host-tools` binary, and `scli` to the `scli` stand-in. Existing links are replaced.

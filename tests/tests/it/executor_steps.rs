@@ -10,6 +10,7 @@ use scaleio::step::{
     DeviceAssignment, InstallDvdcli, InstallIsolator, InstallPackages, InstallPrerequisites,
     InstallRexray, KernelPin, MdmLogin, Outcome, PackageInstall, Preflight, Reboot, RenameSystem,
     RestartService, RexraySettings, Step, SwitchClusterMode, SystemSelector, Verify,
+    VolumeIsolator,
 };
 use scaleio::topology::{MdmRole, PoolRef};
 use scaleio::{DevicePath, ObjectName, SecretRef};
@@ -206,6 +207,7 @@ fn plan(os: Os) -> Vec<(&'static str, Step)> {
             version: "0.4.6".into(),
             mesos_version: "1.0.1".into(),
             restart: service("mesos-slave"),
+            volume_isolator: VolumeIsolator::Dvdi,
         }),
     ));
     steps.push((
