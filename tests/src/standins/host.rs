@@ -468,7 +468,17 @@ pub fn install_tools(bin_dir: &Path, host_tools: &Path, scli: &Path) -> std::io:
     Ok(())
 }
 
-/// Lays out a fresh simulated host: hostname, running kernel, a boot id, an empty dpkg database
+/// `/proc/net/fib_trie` of a host with the loopback interface and `ip` (both routing tables, as
+/// the kernel prints them; preflight reads the local addresses from it).
+pub fn fib_trie(ip: &str) -> String {
+    let table = format!(
+        "  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 127.0.0.0/8 2 0 2\n        +-- 127.0.0.0/31 1 0 0\n           |-- 127.0.0.0\n              /8 host LOCAL\n           |-- 127.0.0.1\n              /32 host LOCAL\n        |-- 127.255.255.255\n           /32 link BROADCAST\n     |-- {ip}\n        /32 host LOCAL\n"
+    );
+    format!("Main:\n{table}Local:\n{table}")
+}
+
+/// Lays out a fresh simulated host: hostname, running kernel, a boot id, its address in
+/// `proc/net/fib_trie`, an empty dpkg database
 /// (`var/lib/dpkg/{status,available,info,updates}`, as the real `dpkg --root` needs), and
 /// registers its IP in the cluster model at `state`.
 pub fn prepare_host(
@@ -484,6 +494,8 @@ pub fn prepare_host(
     let dir = root.join("proc/sys/kernel/random");
     fs::create_dir_all(&dir)?;
     fs::write(dir.join("boot_id"), format!("{}\n", uuid::Uuid::new_v4()))?;
+    fs::create_dir_all(root.join("proc/net"))?;
+    fs::write(root.join("proc/net/fib_trie"), fib_trie(ip))?;
     let dpkg = root.join("var/lib/dpkg");
     fs::create_dir_all(dpkg.join("info"))?;
     fs::create_dir_all(dpkg.join("updates"))?;

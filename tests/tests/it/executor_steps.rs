@@ -557,3 +557,19 @@ async fn an_interrupted_cluster_creation_resumes() {
     let (r, transcript) = sim.step("h1", step).await;
     assert!(!r.expect("done").changed, "{transcript}");
 }
+
+#[tokio::test]
+async fn preflight_reports_each_simulated_hosts_own_address() {
+    let sim = Sim::new(Os::Rhel7);
+    for (h, ip) in &IPS[..2] {
+        sim.add_host(h, ip);
+    }
+    for (h, ip) in &IPS[..2] {
+        let (r, transcript) = sim.step(h, Step::Preflight(Preflight::default())).await;
+        let r = r.unwrap_or_else(|f| panic!("{h}: {}\n{transcript}", f.message));
+        let Outcome::Preflight(facts) = r.outcome else { panic!("outcome") };
+        assert_eq!(facts.ips, [*ip], "{h} reports its own address, not this machine's");
+        assert_eq!(facts.hostname, *h);
+        assert!(!transcript.contains("hostname -I"), "{transcript}");
+    }
+}
