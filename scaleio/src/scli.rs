@@ -68,6 +68,8 @@ pub enum Op {
     QueryCluster,
     /// `--query_all_sds`.
     QueryAllSds,
+    /// `--query_sds`.
+    QuerySds,
     /// `--query_all`.
     QueryAll,
     /// `drv_cfg --add_mdm`.
@@ -92,7 +94,7 @@ impl Op {
             Op::AddStoragePool => "Successfully created storage pool",
             Op::AddSds => "Successfully created SDS",
             Op::AddSdsDevice => "Successfully added device",
-            Op::QueryCluster | Op::QueryAllSds | Op::QueryAll => "",
+            Op::QueryCluster | Op::QueryAllSds | Op::QuerySds | Op::QueryAll => "",
             Op::DrvCfgAddMdm | Op::DrvCfgQueryMdms | Op::DrvCfgQueryGuid => "",
         }
     }
@@ -417,6 +419,11 @@ pub fn query_all_sds(mdm_ip: Option<&str>) -> ScliCommand {
     ScliCommand::of(Op::QueryAllSds, SCLI).mdm(mdm_ip).arg("--query_all_sds")
 }
 
+/// `scli [--mdm_ip <ip>] --query_sds --sds_ip <ip>`: one SDS with its devices.
+pub fn query_sds(mdm_ip: Option<&str>, sds_ip: &str) -> ScliCommand {
+    ScliCommand::of(Op::QuerySds, SCLI).mdm(mdm_ip).arg("--query_sds").opt("--sds_ip", sds_ip)
+}
+
 /// `scli --query_all`
 pub fn query_all(mdm_ip: Option<&str>) -> ScliCommand {
     ScliCommand::of(Op::QueryAll, SCLI).mdm(mdm_ip).arg("--query_all")
@@ -602,6 +609,56 @@ pub fn parse_query_all_sds(output: &str) -> Result<Vec<SdsSummary>, ScliError> {
             command: "scli --query_all_sds".into(),
             problem: "no `Query-all-SDS returned N SDS nodes` line".into(),
         }),
+    }
+}
+
+/// One device from `scli --query_sds`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdsDevice {
+    /// `Path:` (the path the device was added with).
+    pub path: String,
+    /// `ID:`.
+    pub id: String,
+    /// `Storage Pool:` name, when printed.
+    pub storage_pool: Option<String>,
+}
+
+/// Parses the device section of `scli --query_sds`:
+/// `Device information (total N devices):`, then per device a numbered line
+/// `1: Name: N/A  Path: /dev/xvdf  Original-path: /dev/xvdf  ID: <id>` and an indented
+/// `Storage Pool: <name>, Capacity: ...` line. The count in the header must match.
+pub fn parse_query_sds_devices(output: &str) -> Result<Vec<SdsDevice>, ScliError> {
+    let unparsable =
+        |problem: String| ScliError::Unparsable { command: "scli --query_sds".into(), problem };
+    let mut count: Option<usize> = None;
+    let mut out: Vec<SdsDevice> = Vec::new();
+    for line in output.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Device information (total ") {
+            count = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+            continue;
+        }
+        if count.is_none() {
+            continue;
+        }
+        let tok: Vec<&str> = line.split_whitespace().collect();
+        let after = |key: &str| {
+            tok.iter().position(|t| *t == key).and_then(|i| tok.get(i + 1)).map(|s| (*s).to_owned())
+        };
+        if tok.first().is_some_and(|t| t.ends_with(':') && t[..t.len() - 1].parse::<u32>().is_ok())
+        {
+            let path =
+                after("Path:").ok_or_else(|| unparsable(format!("no `Path:` in `{line}`")))?;
+            out.push(SdsDevice { path, id: after("ID:").unwrap_or_default(), storage_pool: None });
+        } else if let Some(rest) = line.strip_prefix("Storage Pool: ") {
+            if let Some(d) = out.last_mut() {
+                d.storage_pool = rest.split(',').next().map(|n| n.trim().to_owned());
+            }
+        }
+    }
+    match count {
+        Some(n) if n == out.len() => Ok(out),
+        Some(n) => Err(unparsable(format!("header says {n} devices, found {}", out.len()))),
+        None => Err(unparsable("no `Device information (total N devices):` line".into())),
     }
 }
 

@@ -351,6 +351,25 @@ async fn add_device_scli(
     pool: &ObjectName,
     path: &DevicePath,
 ) -> Result<(bool, ObjectOutcome), StepError> {
+    // Probe first: a device already on this SDS is done (in the wanted pool) or a conflict (in
+    // another), decided from what the MDM lists rather than from `--add_sds_device`'s refusal.
+    let (_, out) = ctx.scli(&scli::query_sds(login.mdm_ip.as_deref(), sds_ip)).await?;
+    let listed =
+        scli::parse_query_sds_devices(&out.stdout).map_err(|e| StepError::msg(e.to_string()))?;
+    if let Some(d) = listed.iter().find(|d| d.path == path.as_str()) {
+        if let Some(other) = d.storage_pool.as_deref().filter(|p| *p != pool.as_str()) {
+            return Err(StepError::msg(format!(
+                "device {} of the SDS at {sds_ip} is in storage pool {other}, not {pool}\nhint: remove it from {other} (`scli --remove_sds_device`) or assign it to {other} in the scheduler",
+                path.as_str()
+            )));
+        }
+        ctx.host.note(format!(
+            "device {} is already on the SDS at {sds_ip} ({})",
+            path.as_str(),
+            d.id
+        ));
+        return Ok((false, outcome(path.as_str(), Some(d.id.clone()), true)));
+    }
     let c = scli::add_sds_device(login.mdm_ip.as_deref(), sds_ip, pd, pool, path);
     Ok(object(path.as_str(), ctx.scli(&c).await?.0))
 }

@@ -238,3 +238,25 @@ fn drv_cfg_parsers() {
     );
     assert_eq!(scli::parse_drv_cfg_query_guid("scini is not loaded\n"), None);
 }
+
+#[test]
+fn query_sds_lists_the_devices_and_checks_the_count() {
+    let c = scli::query_sds(Some("10.0.0.1"), "10.0.0.4");
+    assert_eq!(
+        c.redacted(),
+        ["scli", "--mdm_ip", "10.0.0.1", "--query_sds", "--sds_ip", "10.0.0.4"]
+    );
+    let text = "SDS 8a51c2d900000003 Name: sds_10.0.0.4 Version: 2.0.10000\nProtection Domain: 5b0ee4a100000000, Name: pd1\nIP information (total 1 IPs):\n\t 1: 10.0.0.4 \tRole: All (SDS and SDC)\nPort: 7072\nDevice information (total 2 devices):\n\t 1: Name: N/A  Path: /dev/xvdf  Original-path: /dev/xvdf  ID: d1b7e3f200000000\n\t\tStorage Pool: sp1, Capacity: 100 GB, State: Normal\n\t 2: Name: N/A  Path: /dev/xvdg  Original-path: /dev/xvdg  ID: d1b7e3f300000001\n\t\tStorage Pool: sp2, Capacity: 50 GB, State: Normal\n";
+    let devices = scli::parse_query_sds_devices(text).expect("parses");
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0].path, "/dev/xvdf");
+    assert_eq!(devices[0].id, "d1b7e3f200000000");
+    assert_eq!(devices[1].storage_pool.as_deref(), Some("sp2"));
+    let none =
+        "SDS 8a51c2d900000003 Name: s Version: 2.0.10000\nDevice information (total 0 devices):\n";
+    assert!(scli::parse_query_sds_devices(none).expect("parses").is_empty());
+    let short = text.replace("(total 2 devices)", "(total 3 devices)");
+    let err = scli::parse_query_sds_devices(&short).expect_err("count mismatch").to_string();
+    assert!(err.contains("header says 3 devices, found 2"), "{err}");
+    assert!(scli::parse_query_sds_devices("Error: something").is_err());
+}

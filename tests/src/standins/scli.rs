@@ -55,6 +55,7 @@ const COMMANDS: &[&str] = &[
     "add_sds_device",
     "query_cluster",
     "query_all_sds",
+    "query_sds",
     "query_all",
 ];
 const FLAGS: &[&str] = &["accept_license", "approve_certificate"];
@@ -471,6 +472,39 @@ fn command_body(
                         s.id, s.name, s.ip, s.pd_id
                     ));
                 }
+            }
+            Ok(ok(text))
+        }
+        "query_sds" => {
+            let sys = logged_in(m, root, false).map_err(r)?;
+            let sds = match (opts.get("sds_ip"), opts.get("sds_name")) {
+                (Some(ip), _) => sys.sds.iter().find(|s| s.ip == *ip),
+                (None, Some(n)) => sys.sds.iter().find(|s| s.name == *n),
+                (None, None) => return Err(usage("give --sds_ip or --sds_name")),
+            }
+            .ok_or_else(|| r(mdm_failed("Could not find the SDS")))?;
+            let pd = sys.pds.iter().find(|p| p.id == sds.pd_id).map(|p| p.name.as_str());
+            let mut text = format!(
+                "SDS {} Name: {} Version: 2.0.10000\nProtection Domain: {}, Name: {}\nIP information (total 1 IPs):\n\t 1: {} \tRole: All (SDS and SDC)\nPort: 7072\n",
+                sds.id,
+                sds.name,
+                sds.pd_id,
+                pd.unwrap_or("N/A"),
+                sds.ip
+            );
+            let devices: Vec<_> = sys.devices.iter().filter(|d| d.sds_id == sds.id).collect();
+            text.push_str(&format!("Device information (total {} devices):\n", devices.len()));
+            for (i, d) in devices.iter().enumerate() {
+                let pool = sys.pools.iter().find(|p| p.id == d.pool_id).map(|p| p.name.as_str());
+                text.push_str(&format!(
+                    "\t {}: Name: N/A  Path: {}  Original-path: {}  ID: {}\n\t\tStorage Pool: {}, Capacity: {} GB, State: Normal\n",
+                    i + 1,
+                    d.path,
+                    d.path,
+                    d.id,
+                    pool.unwrap_or("N/A"),
+                    d.size_kb / (1024 * 1024)
+                ));
             }
             Ok(ok(text))
         }

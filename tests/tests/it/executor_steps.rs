@@ -5,7 +5,7 @@
 
 use scaleio::render;
 use scaleio::step::{
-    AddProtectionDomain, AddSds, AddStandbyMdm, AddStoragePool, Check, ClusterAccess,
+    AddDevice, AddProtectionDomain, AddSds, AddStandbyMdm, AddStoragePool, Check, ClusterAccess,
     ComponentSettings, ConfigureGateway, ConfigureLia, ConfigureSdc, CreateMdmCluster,
     DeviceAssignment, InstallDvdcli, InstallIsolator, InstallPackages, InstallPrerequisites,
     InstallRexray, KernelPin, MdmLogin, Outcome, PackageInstall, Preflight, Reboot, RenameSystem,
@@ -572,4 +572,72 @@ async fn preflight_reports_each_simulated_hosts_own_address() {
         assert_eq!(facts.hostname, *h);
         assert!(!transcript.contains("hostname -I"), "{transcript}");
     }
+}
+
+#[tokio::test]
+async fn adding_a_device_again_is_skipped_by_the_query_sds_probe() {
+    let os = Os::Ubuntu14;
+    let sim = Sim::new(os);
+    for (h, ip) in IPS {
+        sim.add_host(h, ip);
+    }
+    // The cluster, pools and the SDS on h4 with /dev/xvdf, as the plan builds them.
+    for (host, step) in
+        plan(os).into_iter().take_while(|(_, s)| !matches!(s, Step::ConfigureSdc(_)))
+    {
+        let kind = step.kind();
+        let (r, t) = sim.step(host, step).await;
+        r.unwrap_or_else(|f| panic!("{host} {kind}: {}\n{t}", f.message));
+    }
+    std::fs::File::create(sim.root("h4").join("dev/xvdg"))
+        .expect("device")
+        .set_len(100 << 30)
+        .expect("size");
+    let add = |path: &str, pool: &str| {
+        Step::AddDevice(AddDevice {
+            access: scli_access(),
+            protection_domain: n("pd1"),
+            sds_name: n("sds_10.0.0.4"),
+            sds_ip: "10.0.0.4".into(),
+            device: DeviceAssignment {
+                path: DevicePath::new(path).expect("path"),
+                storage_pool: n(pool),
+            },
+        })
+    };
+    let (r, first) = sim.step("h1", add("/dev/xvdg", "sp1")).await;
+    let r = r.unwrap_or_else(|f| panic!("{}\n{first}", f.message));
+    assert!(r.changed, "{first}");
+    assert!(first.contains("--query_sds --sds_ip 10.0.0.4"), "{first}");
+    assert!(first.contains("--add_sds_device"), "{first}");
+
+    let (r, again) = sim.step("h1", add("/dev/xvdg", "sp1")).await;
+    let r = r.unwrap_or_else(|f| panic!("{}\n{again}", f.message));
+    assert!(!r.changed, "{again}");
+    let Outcome::AddDevice(o) = r.outcome else { panic!("outcome") };
+    assert!(o.already_existed && o.id.is_some(), "{o:?}");
+    assert!(!again.contains("--add_sds_device"), "the probe skips the add:\n{again}");
+
+    // The same device asked into another pool is a conflict an operator must settle.
+    let (r, _) = sim
+        .step(
+            "h1",
+            Step::AddStoragePool(AddStoragePool {
+                access: scli_access(),
+                protection_domain: n("pd1"),
+                name: n("sp2"),
+            }),
+        )
+        .await;
+    r.expect("sp2");
+    let (r, t) = sim.step("h1", add("/dev/xvdf", "sp2")).await;
+    let f = r.expect_err("xvdf is in sp1");
+    assert!(
+        f.message.starts_with(
+            "device /dev/xvdf of the SDS at 10.0.0.4 is in storage pool sp1, not sp2\nhint: "
+        ),
+        "{}",
+        f.message
+    );
+    assert!(!t.contains("--add_sds_device"), "{t}");
 }
