@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use xshell::{Shell, cmd};
 
+mod scheduler_core;
+
 /// Benchmarks reported as ratios against a baseline run in the same invocation.
 #[derive(Debug, clap::Args)]
 pub struct Bench {
@@ -48,6 +50,7 @@ const BENCHES: &[(&str, BenchFn)] = &[
     ("bundle-memory", bundle_memory),
     ("events", events),
     ("emulator", emulator),
+    ("core", scheduler_core::core),
 ];
 
 impl Bench {

@@ -825,18 +825,24 @@ impl State {
     }
 
     /// Moves steps whose barriers are met to `prepared`, and due retries back to `prepared`.
+    /// It runs after every input, so it reads the barriers once (a per-step
+    /// `deps_complete` scan made each input quadratic in the plan's size).
     fn refresh(&mut self, now: Time) {
-        for pos in self.d.plan.positions() {
-            let status = self.d.plan.at(pos).status;
-            let ready = match status {
-                StepStatus::Pending => self.d.plan.deps_complete(pos),
-                StepStatus::Failed { next_attempt_at } => next_attempt_at <= now,
-                _ => false,
-            };
-            if ready {
-                self.d.plan.at_mut(pos).status = StepStatus::Prepared;
-                self.dirty = true;
-            }
+        let ready: Vec<StepPos> = {
+            let plan = &self.d.plan;
+            let barriers = plan.barriers();
+            plan.positions()
+                .into_iter()
+                .filter(|&pos| match plan.at(pos).status {
+                    StepStatus::Pending => barriers.deps_complete(pos),
+                    StepStatus::Failed { next_attempt_at } => next_attempt_at <= now,
+                    _ => false,
+                })
+                .collect()
+        };
+        for pos in ready {
+            self.d.plan.at_mut(pos).status = StepStatus::Prepared;
+            self.dirty = true;
         }
     }
 
