@@ -2,6 +2,7 @@
 //! shared by the end-to-end tests.
 
 pub mod bins;
+pub mod deployment;
 pub mod emulator;
 pub mod fixtures;
 pub mod standins;

@@ -1,6 +1,7 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod deploy_full;
 mod emulator_events;
 mod emulator_executor;
 mod emulator_faults;

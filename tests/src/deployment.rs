@@ -1,0 +1,681 @@
+//! `testkit::deployment`: a whole deployment on this machine for end-to-end tests — the
+//! emulator with simulated agents, the gateway stand-in, demo bundles, and the real
+//! `scaleio-scheduler` as a child process that can be SIGKILLed and restarted on the same store.
+//!
+//! Layout of the deployment's directory (a temporary directory removed on drop):
+//! `secrets/` (0700; the password file 0600), `bundles/` (the demo bundles), `mesos/` (the
+//! emulator's work dir with the simulated hosts and `record.jsonl`), `state/` (the file store),
+//! `logs/scheduler-<n>.log` (one log per scheduler process), `standin-cluster.json` (the
+//! stand-ins' cluster model, which keeps the password in clear as the real MDM does).
+//!
+//! Dropping a [`Deployment`] SIGKILLs the scheduler, then the emulator kills every executor.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use packaging::catalog::Platform;
+use serde_json::Value;
+
+use crate::emulator::{AgentSpec, Emulator, EmulatorConfig, SimulatedHosts};
+use crate::standins::gateway::GatewayStandin;
+
+/// How the scheduler provisions ScaleIO (its `--mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Install and configure the whole cluster (three MDMs chosen among the agents).
+    Full,
+    /// Join the existing cluster seeded at [`EXISTING_MDMS`].
+    Preconfigured,
+}
+
+impl Mode {
+    fn flag(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Preconfigured => "preconfigured",
+        }
+    }
+}
+
+/// Where the scheduler keeps its state (its `--store`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `file:<deployment dir>/state`.
+    File,
+    /// `zk://<hosts>/<path>`, e.g. `zk://127.0.0.1:2181/scaleio`.
+    Zk(String),
+}
+
+/// What to deploy.
+#[derive(Clone, Debug)]
+pub struct DeploymentSpec {
+    /// `(hostname, os attribute)`: `ubuntu14` or `rhel7`.
+    pub agents: Vec<(String, String)>,
+    pub mode: Mode,
+    pub store: StoreKind,
+    /// The emulator's id seed.
+    pub seed: u64,
+    /// The master's heartbeat interval (the scheduler's watchdog fires after 5 missed ones).
+    pub heartbeat: Duration,
+    /// The master's allocation interval.
+    pub allocation: Duration,
+    /// Also run a standby master answering 307 to the leader.
+    pub standby: bool,
+    /// Build the `os:rhel7` bundle too (needs `rpmbuild`); on by default.
+    pub rhel: bool,
+}
+
+impl DeploymentSpec {
+    /// `n` agents `agent-1` … `agent-n`, alternating `os:rhel7` (odd) and `os:ubuntu14` (even),
+    /// full mode, file store, 2 s heartbeats and 200 ms allocation rounds.
+    pub fn new(n: usize) -> Self {
+        let agents = (1..=n)
+            .map(|i| (format!("agent-{i}"), if i % 2 == 1 { "rhel7" } else { "ubuntu14" }.into()))
+            .collect();
+        Self {
+            agents,
+            mode: Mode::Full,
+            store: StoreKind::File,
+            seed: 0,
+            heartbeat: Duration::from_secs(2),
+            allocation: Duration::from_millis(200),
+            standby: false,
+            rhel: true,
+        }
+    }
+
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// MDM addresses of the cluster pre-configured mode joins (outside the emulated agents).
+pub const EXISTING_MDMS: [&str; 3] = ["127.0.10.1", "127.0.10.2", "127.0.10.3"];
+
+/// A running scheduler process.
+#[derive(Debug)]
+struct SchedulerProcess {
+    child: tokio::process::Child,
+    api: String,
+    log: PathBuf,
+}
+
+/// A whole deployment (see the module docs).
+#[derive(Debug)]
+pub struct Deployment {
+    pub spec: DeploymentSpec,
+    /// The in-process emulator: faults through its methods, state through [`Emulator::state`].
+    pub emulator: Emulator,
+    pub gateway: GatewayStandin,
+    password: String,
+    password_file: PathBuf,
+    standin_state: PathBuf,
+    bundle_dir: PathBuf,
+    record: PathBuf,
+    scheduler: Option<SchedulerProcess>,
+    /// How many scheduler processes were started (names the log files).
+    starts: usize,
+    /// The port the scheduler's API listens on (kept across restarts).
+    port: u16,
+    http: reqwest::Client,
+    // Declared last: dropped after the emulator stopped writing into it.
+    dir: tempfile::TempDir,
+}
+
+/// A fresh random password (hex of 16 bytes of the kernel's CSPRNG).
+fn new_password() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Seeds the stand-ins' model with the existing cluster pre-configured mode joins: three MDMs
+/// at [`EXISTING_MDMS`], the admin password, and the `default` protection domain and pool.
+pub fn seed_existing_cluster(state_file: &Path, password: &str) -> anyhow::Result<()> {
+    use crate::standins::model::{Mdm, Model, Pd, Pool, System};
+    Model::update(state_file, |m| {
+        let mut mdm = |ip: &str, role: &str, name: &str| Mdm {
+            id: m.new_id(),
+            name: name.to_owned(),
+            ip: ip.to_owned(),
+            management_ip: None,
+            role: role.to_owned(),
+        };
+        let [primary, secondary, tiebreaker] = EXISTING_MDMS;
+        let master = mdm(primary, "manager", "mdm-1");
+        let slave = mdm(secondary, "manager", "mdm-2");
+        let tb = mdm(tiebreaker, "tb", "tb-1");
+        let pd = Pd { id: m.new_id(), name: "default".to_owned() };
+        let pool = Pool { id: m.new_id(), name: "default".to_owned(), pd_id: pd.id.clone() };
+        m.system = Some(System {
+            id: m.new_id(),
+            install_id: m.new_id(),
+            name: Some("scaleio".to_owned()),
+            mode: "3_node".to_owned(),
+            password: password.to_owned(),
+            password_changed: true,
+            master,
+            slaves: vec![slave],
+            tiebreakers: vec![tb],
+            standbys: Vec::new(),
+            pds: vec![pd],
+            pools: vec![pool],
+            sds: Vec::new(),
+            devices: Vec::new(),
+            sdcs: Vec::new(),
+            volumes: Vec::new(),
+        });
+    })
+    .with_context(|| format!("cannot seed the existing cluster in {}", state_file.display()))
+}
+
+impl Deployment {
+    /// Prepares everything and starts the emulator and the gateway stand-in; the scheduler is
+    /// started by [`Deployment::start_scheduler`].
+    pub async fn start(spec: DeploymentSpec) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let bin_dir = crate::bins::target_profile_dir()?;
+        for b in ["scaleio-scheduler", "scaleio-executor", "scli", "host-tools"] {
+            crate::bins::workspace_binary(b)?;
+        }
+        let dir = tempfile::Builder::new().prefix("deployment-").tempdir()?;
+        let root = dir.path().to_owned();
+        std::fs::create_dir_all(root.join("logs"))?;
+        let secrets = root.join("secrets");
+        std::fs::create_dir_all(&secrets)?;
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))?;
+        let password = new_password()?;
+        let password_file = secrets.join("scaleio-password");
+        write_private(&password_file, &password)?;
+
+        let mut platforms = vec![Platform::Ubuntu14];
+        if spec.rhel {
+            platforms.push(Platform::Rhel7);
+        }
+        let catalog = crate::fixtures::bundle::shipped_catalog()?;
+        let bundles = crate::fixtures::bundle::build_demo_bundles(
+            &catalog,
+            &platforms,
+            &root.join("artifacts"),
+            packaging::archive::source_date_epoch()?,
+        )
+        .await
+        .context("cannot build the demo bundles")?;
+
+        let standin_state = root.join("standin-cluster.json");
+        let gateway = GatewayStandin::start(&standin_state, &root, Duration::from_secs(600))
+            .await
+            .context("cannot start the gateway stand-in")?;
+        if spec.mode == Mode::Preconfigured {
+            seed_existing_cluster(&standin_state, &password)?;
+        }
+
+        let record = root.join("mesos/record.jsonl");
+        std::fs::create_dir_all(root.join("mesos"))?;
+        let agents = spec
+            .agents
+            .iter()
+            .map(|(host, os)| AgentSpec::new(host.clone()).with_attributes(&format!("os:{os}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let config = EmulatorConfig {
+            agents,
+            standby: spec.standby,
+            work_dir: Some(root.join("mesos")),
+            record: Some(record.clone()),
+            heartbeat_interval: spec.heartbeat,
+            allocation_interval: spec.allocation,
+            update_retry_interval: Duration::from_secs(1),
+            executor_reregistration_timeout: Duration::from_secs(5),
+            reboot_delay: Duration::from_millis(200),
+            seed: spec.seed,
+            hosts: Some(SimulatedHosts { bin_dir, standin_state: Some(standin_state.clone()) }),
+            ..EmulatorConfig::default()
+        };
+        let emulator = Emulator::start(config).await.context("cannot start the emulator")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            spec,
+            emulator,
+            gateway,
+            password,
+            password_file,
+            standin_state,
+            bundle_dir: bundles.dir,
+            record,
+            scheduler: None,
+            starts: 0,
+            port: free_port()?,
+            http,
+            dir,
+        })
+    }
+
+    /// The deployment's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The generated ScaleIO admin password (to search outputs for it).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// The stand-ins' cluster model file.
+    pub fn standin_state(&self) -> &Path {
+        &self.standin_state
+    }
+
+    /// The simulated host root of agent `hostname`.
+    pub fn host_root(&self, hostname: &str) -> PathBuf {
+        crate::emulator::simhost::root_of(self.emulator.work_dir(), hostname)
+    }
+
+    /// The scheduler's API base URL, e.g. `http://127.0.0.1:1234`.
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The scheduler's command line (without the program).
+    pub fn scheduler_args(&self) -> Vec<String> {
+        // A real scheduler knows one master URL; after a fail-over with a standby, that address
+        // answers 307 to the new leader.
+        let master = self.emulator.master_url().as_str().trim_end_matches('/').to_owned();
+        let store = match &self.spec.store {
+            StoreKind::File => format!("file:{}", self.dir().join("state").display()),
+            StoreKind::Zk(s) => s.clone(),
+        };
+        let mut args: Vec<String> = [
+            "--master",
+            &master,
+            "--mode",
+            self.spec.mode.flag(),
+            "--rest-address",
+            "127.0.0.1",
+            "--rest-port",
+            &self.port.to_string(),
+            "--hostname",
+            "127.0.0.1",
+            "--store",
+            &store,
+            "--bundle-dir",
+            &self.bundle_dir.display().to_string(),
+            "--executor-binary",
+            &crate::bins::target_profile_dir()
+                .map(|d| d.join("scaleio-executor"))
+                .unwrap_or_default()
+                .display()
+                .to_string(),
+            "--gateway",
+            self.gateway.endpoint().trim_start_matches("https://"),
+            "--password-file",
+            &self.password_file.display().to_string(),
+            "--failover-timeout",
+            "3600",
+            "--log-level",
+            "info",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        if self.spec.mode == Mode::Preconfigured {
+            for (flag, ip) in
+                ["--primary-mdm", "--secondary-mdm", "--tiebreaker-mdm"].iter().zip(EXISTING_MDMS)
+            {
+                args.extend([(*flag).to_owned(), ip.to_owned()]);
+            }
+        }
+        args
+    }
+
+    /// Starts a scheduler process (the first, or a restart on the same store and port) with a
+    /// clean environment (`PATH` and the gateway CA only) and its output in
+    /// `logs/scheduler-<n>.log`; returns once its API answers.
+    pub async fn start_scheduler(&mut self) -> anyhow::Result<()> {
+        if self.scheduler.is_some() {
+            bail!("a scheduler is already running; kill it first");
+        }
+        self.starts += 1;
+        let log = self.dir().join(format!("logs/scheduler-{}.log", self.starts));
+        let out = std::fs::File::create(&log)?;
+        let err = out.try_clone()?;
+        let bin = crate::bins::workspace_binary("scaleio-scheduler")?;
+        let mut cmd = crate::emulator::process::command(&bin);
+        cmd.args(self.scheduler_args())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SSL_CERT_FILE", self.gateway.ca_file())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+        self.scheduler = Some(SchedulerProcess { child, api: self.api(), log });
+        self.wait_for_api(Duration::from_secs(30)).await
+    }
+
+    /// Polls `/v1/health` until it answers; an error naming the log if the scheduler exits.
+    pub async fn wait_for_api(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_scheduler()?;
+            let api = self.scheduler.as_ref().map(|s| s.api.clone()).unwrap_or_default();
+            if self.http.get(format!("{api}/v1/health")).send().await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the scheduler's API did not answer within {timeout:?}\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An error (with the log's tail) if the scheduler process exited.
+    pub fn check_scheduler(&mut self) -> anyhow::Result<()> {
+        if let Some(s) = &mut self.scheduler
+            && let Ok(Some(status)) = s.child.try_wait()
+        {
+            bail!("scaleio-scheduler exited ({status})\n{}", self.log_tail());
+        }
+        Ok(())
+    }
+
+    /// The last 40 lines of the current (or last) scheduler log.
+    pub fn log_tail(&self) -> String {
+        let log = self.dir().join(format!("logs/scheduler-{}.log", self.starts));
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// SIGKILLs the scheduler and reaps it.
+    pub async fn kill_scheduler(&mut self) -> anyhow::Result<()> {
+        let Some(mut s) = self.scheduler.take() else { bail!("no scheduler is running") };
+        s.child.start_kill().context("cannot SIGKILL the scheduler")?;
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.child.wait()).await;
+        let _ = s.log;
+        Ok(())
+    }
+
+    /// SIGTERMs the scheduler and waits up to 10 s for it to exit (then SIGKILLs it).
+    pub async fn stop_scheduler(&mut self) -> Option<std::process::ExitStatus> {
+        let mut s = self.scheduler.take()?;
+        if let Some(pid) = s.child.id() {
+            let mut kill = crate::emulator::process::command("kill");
+            kill.arg("-TERM").arg(pid.to_string());
+            let _ = kill.status().await;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), s.child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                let _ = s.child.start_kill();
+                s.child.wait().await.ok()
+            }
+        }
+    }
+
+    /// `GET <api><path>`: status and JSON body.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.api());
+        let r = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        let status = r.status().as_u16();
+        let body = r.json().await.with_context(|| format!("GET {url}: not JSON"))?;
+        Ok((status, body))
+    }
+
+    /// `GET <api><path>`: status and body text.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let url = format!("{}{path}", self.api());
+        let r = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        Ok((r.status().as_u16(), r.text().await?))
+    }
+
+    /// `/v1/plan`.
+    pub async fn plan(&self) -> anyhow::Result<Value> {
+        Ok(self.get("/v1/plan").await?.1)
+    }
+
+    /// Steps complete and in total, from `/v1/plan`.
+    pub async fn progress(&self) -> anyhow::Result<(usize, usize)> {
+        let plan = self.plan().await?;
+        let steps = steps_of(&plan);
+        Ok((steps.iter().filter(|s| s["status"] == "complete").count(), steps.len()))
+    }
+
+    /// Waits until `/v1/health` answers 200 and the plan is complete; an error with the health
+    /// reasons, the failed steps and the scheduler log if the timeout passes or it exits.
+    pub async fn wait_complete(&mut self, timeout: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_scheduler()?;
+            if let (Ok((status, health)), Ok(plan)) =
+                (self.get("/v1/health").await, self.plan().await)
+            {
+                if status == 200 && plan["status"] == "complete" {
+                    return Ok(plan);
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "the deployment did not complete within {timeout:?}: health {status} \
+                         {health}\nsteps not complete:\n{}\nscheduler log:\n{}",
+                        unfinished(&plan).join("\n"),
+                        self.log_tail()
+                    );
+                }
+            } else if Instant::now() > deadline {
+                bail!("the scheduler's API stopped answering\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until `pred(plan)` holds (polling `/v1/plan`).
+    pub async fn wait_plan(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_scheduler()?;
+            if let Ok(plan) = self.plan().await
+                && pred(&plan)
+            {
+                return Ok(plan);
+            }
+            if Instant::now() > deadline {
+                let plan = self.plan().await.unwrap_or_default();
+                bail!(
+                    "{what}: not within {timeout:?}\nsteps not complete:\n{}\nscheduler log:\n{}",
+                    unfinished(&plan).join("\n"),
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every line of the emulator's `--record` file.
+    pub fn record(&self) -> anyhow::Result<Vec<Value>> {
+        let text = std::fs::read_to_string(&self.record)
+            .with_context(|| format!("cannot read {}", self.record.display()))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).with_context(|| format!("record line {l}")))
+            .collect()
+    }
+
+    /// Every task the scheduler launched, in order: `(task id, agent id, executor id)`.
+    pub fn launches(&self) -> anyhow::Result<Vec<Launch>> {
+        let mut out = Vec::new();
+        for r in self.record()? {
+            if r["api"] != "scheduler" || r["dir"] != "call" || r["body"]["type"] != "ACCEPT" {
+                continue;
+            }
+            let ops = r["body"]["accept"]["operations"].as_array().cloned().unwrap_or_default();
+            for op in ops.iter().filter(|o| o["type"] == "LAUNCH") {
+                for t in op["launch"]["task_infos"].as_array().into_iter().flatten() {
+                    out.push(Launch {
+                        task_id: t["task_id"]["value"].as_str().unwrap_or_default().to_owned(),
+                        agent_id: t["agent_id"]["value"].as_str().unwrap_or_default().to_owned(),
+                        executor_id: t["executor"]["executor_id"]["value"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        name: t["name"].as_str().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Files under the deployment's directory that hold the password but may not: every file
+    /// except the password file and each host's `/etc/rexray/config.yml` (those two too if a
+    /// group or other read bit is set), the stand-ins' model (the MDM's own store, test
+    /// infrastructure) and the emulator's wire record, which [`Deployment::record_leaks`] checks.
+    pub fn secret_leaks(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let needle = self.password.as_bytes();
+        let mut found = Vec::new();
+        let mut stack = vec![self.dir().to_owned()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+                if meta.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if !meta.is_file() {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                if !bytes.windows(needle.len()).any(|w| w == needle) {
+                    continue;
+                }
+                if path == self.standin_state || path == self.record {
+                    continue;
+                }
+                let allowed = path == self.password_file || path.ends_with("etc/rexray/config.yml");
+                let mode = meta.permissions().mode() & 0o777;
+                if !allowed || mode & 0o044 != 0 {
+                    found.push(format!("{} (mode {mode:o})", path.display()));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+}
+
+impl Deployment {
+    /// Record lines (calls and events of both APIs) holding the password, except where the
+    /// design puts it: the `SCALEIO_ADMIN_PASSWORD` variable of the executor's `ExecutorInfo`
+    /// environment (in the scheduler's LAUNCH and the agent's SUBSCRIBED/LAUNCH events; the
+    /// Mesos master and agent see it too). Each leak is named by its API, direction and type.
+    pub fn record_leaks(&self) -> anyhow::Result<Vec<String>> {
+        fn redact(v: &mut Value) {
+            match v {
+                Value::Object(map) => {
+                    if map.get("name").and_then(Value::as_str) == Some("SCALEIO_ADMIN_PASSWORD") {
+                        map.insert("value".into(), Value::String("(redacted)".into()));
+                    }
+                    map.values_mut().for_each(redact);
+                }
+                Value::Array(items) => items.iter_mut().for_each(redact),
+                _ => {}
+            }
+        }
+        let mut leaks = Vec::new();
+        for mut r in self.record()? {
+            redact(&mut r);
+            if r.to_string().contains(&self.password) {
+                leaks.push(format!("{} {} {}", r["api"], r["dir"], r["body"]["type"]));
+            }
+        }
+        Ok(leaks)
+    }
+}
+
+/// One task launch the scheduler asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launch {
+    pub task_id: String,
+    pub agent_id: String,
+    pub executor_id: String,
+    pub name: String,
+}
+
+/// Every step of a `/v1/plan` body, in plan order.
+pub fn steps_of(plan: &Value) -> Vec<Value> {
+    plan["phases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["steps"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// `id (kind on node): status after n attempt(s): message` for every step not complete.
+pub fn unfinished(plan: &Value) -> Vec<String> {
+    steps_of(plan)
+        .iter()
+        .filter(|s| s["status"] != "complete")
+        .map(|s| {
+            format!(
+                "  {} ({} on {}): {} after {} attempt(s): {}",
+                s["id"].as_str().unwrap_or("?"),
+                s["kind"].as_str().unwrap_or("?"),
+                s["node"].as_str().unwrap_or("cluster"),
+                s["status"].as_str().unwrap_or("?"),
+                s["attempts"],
+                s["message"].as_str().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some(s) = &mut self.scheduler {
+            let _ = s.child.start_kill();
+        }
+    }
+}
+
+/// Whether the slow tier runs (`SCALEIO_SLOW_TESTS=1`, as `cargo xtask test --slow` and CI set);
+/// when not, prints which test was skipped and how to run it.
+pub fn slow_tests_enabled(test: &str) -> bool {
+    let on = std::env::var("SCALEIO_SLOW_TESTS").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!("{test}: slow tier, skipped; run with SCALEIO_SLOW_TESTS=1");
+    }
+    on
+}
