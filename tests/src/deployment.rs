@@ -119,6 +119,8 @@ pub struct Deployment {
     starts: usize,
     /// The port the scheduler's API listens on (kept across restarts).
     port: u16,
+    /// The most executors seen at once on each agent (hostname), sampled on every poll.
+    max_executors: std::collections::BTreeMap<String, usize>,
     http: reqwest::Client,
     // Declared last: dropped after the emulator stopped writing into it.
     dir: tempfile::TempDir,
@@ -271,6 +273,7 @@ impl Deployment {
             scheduler: None,
             starts: 0,
             port: free_port()?,
+            max_executors: std::collections::BTreeMap::new(),
             http,
             dir,
         })
@@ -394,8 +397,23 @@ impl Deployment {
         }
     }
 
+    /// Samples how many executors each agent runs now (see [`Deployment::max_executors`]).
+    pub fn sample_executors(&mut self) {
+        for a in self.emulator.state().slaves {
+            let n = a.executors.len();
+            let max = self.max_executors.entry(a.hostname).or_default();
+            *max = (*max).max(n);
+        }
+    }
+
+    /// The most executors seen at once on each agent, over every sample taken while waiting.
+    pub fn max_executors(&self) -> &std::collections::BTreeMap<String, usize> {
+        &self.max_executors
+    }
+
     /// An error (with the log's tail) if the scheduler process exited.
     pub fn check_scheduler(&mut self) -> anyhow::Result<()> {
+        self.sample_executors();
         if let Some(s) = &mut self.scheduler
             && let Ok(Some(status)) = s.child.try_wait()
         {

@@ -2,6 +2,7 @@
 
 mod demo_assets;
 mod deploy_full;
+mod deploy_restart;
 mod emulator_events;
 mod emulator_executor;
 mod emulator_faults;
