@@ -651,6 +651,47 @@ pub struct Launch {
     pub name: String,
 }
 
+impl Deployment {
+    /// Steps launched again after a task of theirs reached TASK_FINISHED at the scheduler, in
+    /// record order: `step (task that finished → task launched later)`. Reboot steps
+    /// (`reboot.*`) are left out: by design their first task asks for the reboot and a second
+    /// one confirms the new boot id.
+    pub fn relaunched_after_finish(&self) -> anyhow::Result<Vec<String>> {
+        let mut name_of: std::collections::HashMap<String, String> = Default::default();
+        let mut finished: std::collections::HashMap<String, String> = Default::default();
+        let mut out = Vec::new();
+        for r in self.record()? {
+            if r["api"] != "scheduler" {
+                continue;
+            }
+            let body = &r["body"];
+            if r["dir"] == "call" && body["type"] == "ACCEPT" {
+                for op in body["accept"]["operations"].as_array().into_iter().flatten() {
+                    for t in op["launch"]["task_infos"].as_array().into_iter().flatten() {
+                        let name = t["name"].as_str().unwrap_or_default().to_owned();
+                        let task = t["task_id"]["value"].as_str().unwrap_or_default().to_owned();
+                        if let Some(done) = finished.get(&name)
+                            && !name.starts_with("reboot.")
+                        {
+                            out.push(format!("{name} ({done} finished → {task} launched)"));
+                        }
+                        name_of.insert(task, name);
+                    }
+                }
+            } else if r["dir"] == "event"
+                && body["type"] == "UPDATE"
+                && body["update"]["status"]["state"] == "TASK_FINISHED"
+            {
+                let task = body["update"]["status"]["task_id"]["value"].as_str().unwrap_or("");
+                if let Some(name) = name_of.get(task) {
+                    finished.entry(name.clone()).or_insert_with(|| task.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Every step of a `/v1/plan` body, in plan order.
 pub fn steps_of(plan: &Value) -> Vec<Value> {
     plan["phases"]
@@ -681,9 +722,20 @@ pub fn unfinished(plan: &Value) -> Vec<String> {
 }
 
 impl Drop for Deployment {
+    /// SIGKILLs the scheduler; with `SCALEIO_KEEP_DEPLOYMENT=1` keeps the directory for a look.
     fn drop(&mut self) {
         if let Some(s) = &mut self.scheduler {
             let _ = s.child.start_kill();
+        }
+        if std::env::var("SCALEIO_KEEP_DEPLOYMENT").is_ok_and(|v| v == "1") {
+            let dir = std::mem::replace(
+                &mut self.dir,
+                match tempfile::tempdir() {
+                    Ok(d) => d,
+                    Err(_) => return,
+                },
+            );
+            eprintln!("deployment kept in {}", dir.keep().display());
         }
     }
 }
