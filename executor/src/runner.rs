@@ -193,9 +193,10 @@ pub async fn run(
 /// How long an update the agent answers with a 5xx (it is recovering) is retried.
 const UPDATE_RETRY_FOR: Duration = Duration::from_secs(120);
 
-/// Sends a status update. Not subscribed or a transport error: the connection keeps it and
-/// replays it on re-subscription. A 5xx answer (an agent still recovering after a restart): the
-/// connection drops such an update, so it is sent again until accepted or [`UPDATE_RETRY_FOR`].
+/// Sends a status update. Not subscribed, a transport error or a 5xx: the connection keeps it
+/// and replays it on re-subscription. A 5xx (an agent still recovering after a restart) is also
+/// sent again here until accepted or [`UPDATE_RETRY_FOR`], so the scheduler hears of it without
+/// waiting for the agent to drop the connection.
 async fn send(handle: &Handle, status: TaskStatus) -> Option<Bytes> {
     let state = status.state.clone();
     let deadline = tokio::time::Instant::now() + UPDATE_RETRY_FOR;

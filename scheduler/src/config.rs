@@ -43,6 +43,7 @@ pub mod env {
     pub const TIEBREAKER_MDM: &str = "SCALEIO_TIEBREAKER_MDM";
     pub const GATEWAY: &str = "SCALEIO_GATEWAY";
     pub const PASSWORD_FILE: &str = "SCALEIO_PASSWORD_FILE";
+    pub const AGENT_PASSWORD_FILE: &str = "SCALEIO_AGENT_PASSWORD_FILE";
     /// The ScaleIO admin password itself (when no password file is given).
     pub const PASSWORD: &str = "SCALEIO_PASSWORD";
     pub const API_VERSION: &str = "SCALEIO_API_VERSION";
@@ -241,6 +242,12 @@ pub struct Args {
     #[arg(long, env = env::PASSWORD_FILE, value_name = "FILE", help_heading = "ScaleIO")]
     pub password_file: Option<PathBuf>,
 
+    /// Absolute path of a file on every agent holding the admin password (mode 0600). When set,
+    /// executors read it there and the password never travels through Mesos; otherwise it goes
+    /// to the executors in their environment (visible in the master's state).
+    #[arg(long, env = env::AGENT_PASSWORD_FILE, value_name = "PATH", help_heading = "ScaleIO")]
+    pub agent_password_file: Option<PathBuf>,
+
     /// Gateway REST API version (`major.minor`; the 2.0.1 gateway rejects `2.0.1`).
     #[arg(long, env = env::API_VERSION, default_value = "2.0", value_name = "VERSION", help_heading = "ScaleIO")]
     pub api_version: String,
@@ -357,6 +364,8 @@ pub struct Config {
     /// `host[:port]` as given; absent means "the primary MDM".
     pub gateway: Option<String>,
     pub password: Secret,
+    /// Where executors read the password on the agents, if not from their environment.
+    pub agent_password_file: Option<PathBuf>,
     pub api_version: String,
     pub bundles: BundleSource,
     pub executor_binary: PathBuf,
@@ -573,6 +582,17 @@ impl Config {
                 });
             }
         };
+        let agent_password_file = match &args.agent_password_file {
+            Some(path) if !path.is_absolute() => {
+                return Err(ConfigError::Invalid {
+                    flag: "agent-password-file",
+                    expected: "an absolute path on the agents",
+                    found: path.display().to_string(),
+                    hint: Some("executors run in their sandbox; give the full path, e.g. /etc/scaleio/admin-password".to_owned()),
+                });
+            }
+            other => other.clone(),
+        };
         let api_version = parse_api_version(&args.api_version)?;
 
         let bundles = match (&args.bundle_dir, &args.bundle_uri) {
@@ -658,6 +678,7 @@ impl Config {
             mdms,
             gateway,
             password,
+            agent_password_file,
             api_version,
             bundles,
             executor_binary,
@@ -725,6 +746,11 @@ impl fmt::Display for Config {
             self.effective_gateway().unwrap_or_else(|| "(the primary MDM agent)".to_owned())
         )?;
         writeln!(f, "password = {}", self.password)?;
+        writeln!(
+            f,
+            "agent-password-file = {}",
+            opt(&self.agent_password_file.as_ref().map(|p| p.display()))
+        )?;
         writeln!(f, "api-version = {}", self.api_version)?;
         match &self.bundles {
             BundleSource::Dir(dir) => writeln!(f, "bundle-dir = {}", dir.display())?,

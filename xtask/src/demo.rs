@@ -172,9 +172,9 @@ impl Demo {
         if self.mode == Mode::Preconfigured {
             seed_existing_cluster(&state_file, &password)?;
         }
-        let tools = work.join("host-tools");
-        testkit::standins::host::install_tools(&tools, &bins.get("host-tools"), &bins.get("scli"))
-            .context("cannot lay out the simulated hosts' tools")?;
+        let agents_file = work.join("agents.json");
+        std::fs::write(&agents_file, agents_json(self.agents))
+            .with_context(|| format!("cannot write {}", agents_file.display()))?;
 
         let mut children: Vec<Supervised> = Vec::new();
         let outcome = self
@@ -183,7 +183,7 @@ impl Demo {
                 &work,
                 &bins,
                 &bundles.dir,
-                &tools,
+                &agents_file,
                 &state_file,
                 &gateway_addr,
                 gateway.ca_file(),
@@ -220,7 +220,7 @@ impl Demo {
         work: &Path,
         bins: &Binaries,
         bundle_dir: &Path,
-        tools: &Path,
+        agents_file: &Path,
         state_file: &Path,
         gateway: &str,
         gateway_ca: &Path,
@@ -233,8 +233,8 @@ impl Demo {
         let emulator_args: Vec<String> = [
             "--listen",
             "127.0.0.1:0",
-            "--agents",
-            &self.agents.to_string(),
+            "--agents-file",
+            &agents_file.display().to_string(),
             "--work-dir",
             &mesos_work.display().to_string(),
             "--record",
@@ -244,7 +244,7 @@ impl Demo {
             "--allocation-interval",
             "1",
             "--host-tools",
-            &tools.display().to_string(),
+            &bins.dir.display().to_string(),
             "--standin-state",
             &state_file.display().to_string(),
         ]
@@ -431,6 +431,27 @@ async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<(u16, s
     let status = response.status().as_u16();
     let body = response.json().await.with_context(|| format!("GET {url}: the body is not JSON"))?;
     Ok((status, body))
+}
+
+/// The emulated agents: `agent-1` … `agent-N`, alternating Ubuntu 14.04 and RHEL 7 (so both
+/// bundles are used), each with a 100 GiB spare device for its SDS and enough resources for an
+/// MDM executor (1.5 CPUs, 3 GiB).
+fn agents_json(n: u32) -> String {
+    let agents: Vec<serde_json::Value> = (1..=n)
+        .map(|i| {
+            let os = if i % 2 == 1 { "ubuntu14" } else { "rhel7" };
+            serde_json::json!({
+                "hostname": format!("agent-{i}"),
+                "cpus": 4.0,
+                "mem": 8192.0,
+                "disk": 100_000.0,
+                "ports": "[31000-32000]",
+                "attributes": format!("os:{os}"),
+                "devices": [{"name": "xvdf", "size_gib": 100}],
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&agents).expect("the agents list serialises")
 }
 
 /// MDM addresses of the cluster that pre-configured mode joins (outside the emulated agents).
@@ -684,6 +705,20 @@ mod tests {
         };
         assert_eq!(login(password.clone()).await.expect("login").status(), 200);
         assert_eq!(login("admin".to_owned()).await.expect("login").status(), 401);
+    }
+
+    #[test]
+    fn the_agents_file_is_what_the_emulator_reads() {
+        let agents: Vec<testkit::emulator::AgentSpec> =
+            serde_json::from_str(&agents_json(5)).expect("the emulator's agents-file format");
+        let hosts: Vec<&str> = agents.iter().map(|a| a.hostname.as_str()).collect();
+        assert_eq!(hosts, ["agent-1", "agent-2", "agent-3", "agent-4", "agent-5"]);
+        let os: Vec<&str> = agents
+            .iter()
+            .map(|a| a.attributes.iter().find(|(k, _)| k == "os").expect("os").1.as_str())
+            .collect();
+        assert_eq!(os, ["ubuntu14", "rhel7", "ubuntu14", "rhel7", "ubuntu14"]);
+        assert!(agents.iter().all(|a| a.cpus >= 1.5 && a.mem >= 3072.0));
     }
 
     #[test]

@@ -303,8 +303,10 @@ impl Handle {
             return Err(CallError::NotSubscribed);
         }
         match self.send(CallKind::Update(update)).await {
-            Err(CallError::Refused { call, status, body }) => {
-                // The agent will never take this update; replaying it would fail SUBSCRIBE.
+            // A 4xx: the agent will never take this update, and replaying it would fail
+            // SUBSCRIBE. A 5xx (an agent still recovering after a restart) says nothing about
+            // the update: it stays in the book and is replayed on re-subscription.
+            Err(CallError::Refused { call, status, body }) if status.is_client_error() => {
                 self.book
                     .lock()
                     .expect("book lock is never poisoned")

@@ -26,6 +26,8 @@ struct Agent {
     recovering: bool,
     /// Launch this task right after SUBSCRIBED.
     launch: Option<TaskInfo>,
+    /// Answer UPDATE with this status instead of judging it.
+    refuse_updates: Option<StatusCode>,
 }
 
 type Shared = Arc<Mutex<Agent>>;
@@ -88,6 +90,9 @@ async fn handle(State(agent): State<Shared>, headers: HeaderMap, body: Bytes) ->
                 .expect("response")
         }
         CallKind::Update(u) => {
+            if let Some(code) = agent.refuse_updates {
+                return text(code, "refused by the test");
+            }
             let s = &u.status;
             if s.source != Some(TaskSource::Executor) {
                 return text(
@@ -239,6 +244,35 @@ async fn updates_are_kept_until_acknowledged_and_replayed_on_resubscription() {
     assert_eq!(status.source, Some(TaskSource::Executor));
     assert!(status.timestamp.is_some());
     assert!(subscribes.iter().all(|(h, _)| h["authorization"] == "Bearer tok"));
+}
+
+#[tokio::test]
+async fn an_update_refused_with_5xx_is_kept_and_replayed_but_a_4xx_is_dropped() {
+    let agent = FakeAgent::start(Some(task("t1"))).await;
+    let (handle, mut rx) = connection::connect(agent.config(true)).expect("connect");
+    assert!(matches!(next(&mut rx).await, Notice::Event(Event::Subscribed(_))));
+    until_launch(&mut rx).await;
+
+    agent.state.lock().expect("lock").refuse_updates = Some(StatusCode::SERVICE_UNAVAILABLE);
+    let recovering = handle.update(TaskStatus::new(TaskID::new("t1"), TaskState::Finished)).await;
+    assert!(
+        matches!(recovering, Err(connection::CallError::Refused { status, .. }) if status == 503)
+    );
+    agent.state.lock().expect("lock").refuse_updates = Some(StatusCode::BAD_REQUEST);
+    let invalid = handle.update(TaskStatus::new(TaskID::new("t1"), TaskState::Running)).await;
+    assert!(matches!(invalid, Err(connection::CallError::Refused { status, .. }) if status == 400));
+    let kept = handle.unacknowledged_updates();
+    assert_eq!(kept.len(), 1, "only the update refused while recovering is kept: {kept:?}");
+    assert_eq!(kept[0].status.state, TaskState::Finished);
+
+    agent.state.lock().expect("lock").refuse_updates = None;
+    agent.drop_stream();
+    assert!(matches!(next(&mut rx).await, Notice::Disconnected { .. }));
+    assert!(matches!(next(&mut rx).await, Notice::Event(Event::Subscribed(_))));
+    let subscribes = agent.subscribes();
+    let replay = &subscribes.last().expect("re-subscribed").1.unacknowledged_updates;
+    assert_eq!(replay.len(), 1, "the TASK_FINISHED refused with 503 is replayed");
+    assert_eq!(replay[0].status.state, TaskState::Finished);
 }
 
 #[tokio::test]

@@ -141,7 +141,10 @@ impl Settings {
             storage_pool: name("storage-pool", &config.storage_pool)?,
             gateway: config.effective_gateway(),
             admin_user: "admin".to_owned(),
-            password: SecretRef::default(),
+            password: match &config.agent_password_file {
+                Some(path) => SecretRef::File(path.clone()),
+                None => SecretRef::default(),
+            },
             executor_mdm: Resources {
                 cpus: config.executor_mdm.cpus,
                 mem_mb: config.executor_mdm.mem_mb,

@@ -612,6 +612,14 @@ impl State {
             }
         }
         let mdms = self.d.mdms.clone();
+        // The scheduler's own host (rebooted last), named by hostname or by IP.
+        let own = &self.settings.scheduler_host;
+        let own_host = self
+            .d
+            .nodes
+            .values()
+            .find(|n| &n.hostname == own || &n.ip == own)
+            .map_or_else(|| own.clone(), |n| n.hostname.clone());
         for host in usable {
             let node = self.d.nodes.get_mut(&host).expect("usable hosts are known nodes");
             if node.persona.is_none() {
@@ -625,7 +633,7 @@ impl State {
                     persona,
                     &node.placement,
                     &self.settings.protection_domain,
-                    &self.settings.scheduler_host,
+                    &own_host,
                 );
                 self.dirty = true;
             }
@@ -825,18 +833,24 @@ impl State {
     }
 
     /// Moves steps whose barriers are met to `prepared`, and due retries back to `prepared`.
+    /// It runs after every input, so it reads the barriers once (a per-step
+    /// `deps_complete` scan made each input quadratic in the plan's size).
     fn refresh(&mut self, now: Time) {
-        for pos in self.d.plan.positions() {
-            let status = self.d.plan.at(pos).status;
-            let ready = match status {
-                StepStatus::Pending => self.d.plan.deps_complete(pos),
-                StepStatus::Failed { next_attempt_at } => next_attempt_at <= now,
-                _ => false,
-            };
-            if ready {
-                self.d.plan.at_mut(pos).status = StepStatus::Prepared;
-                self.dirty = true;
-            }
+        let ready: Vec<StepPos> = {
+            let plan = &self.d.plan;
+            let barriers = plan.barriers();
+            plan.positions()
+                .into_iter()
+                .filter(|&pos| match plan.at(pos).status {
+                    StepStatus::Pending => barriers.deps_complete(pos),
+                    StepStatus::Failed { next_attempt_at } => next_attempt_at <= now,
+                    _ => false,
+                })
+                .collect()
+        };
+        for pos in ready {
+            self.d.plan.at_mut(pos).status = StepStatus::Prepared;
+            self.dirty = true;
         }
     }
 

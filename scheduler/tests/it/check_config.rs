@@ -117,3 +117,38 @@ fn help_explains_flags_environment_and_exit_codes() {
         assert!(run.stdout.contains(needle), "--help lacks `{needle}`:\n{}", run.stdout);
     }
 }
+
+#[test]
+fn the_agent_password_file_must_be_an_absolute_path_and_is_shown() {
+    let dir = fixture();
+    let base = [
+        "--check-config",
+        "--password-file",
+        "password",
+        "--bundle-dir",
+        "bundles",
+        "--executor-binary",
+        "scaleio-executor",
+        "--mode",
+        "full",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--agent-password-file", "secrets/pw"]);
+    let bad = run(dir.path(), &args, &[]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains(
+            "--agent-password-file: expected an absolute path on the agents, found `secrets/pw`"
+        ),
+        "{}",
+        bad.stderr
+    );
+    let good =
+        run(dir.path(), &base, &[("SCALEIO_AGENT_PASSWORD_FILE", "/etc/scaleio/admin-password")]);
+    assert_eq!(good.code, Some(0), "{}", good.stderr);
+    assert!(
+        good.stdout.contains("agent-password-file = /etc/scaleio/admin-password\n"),
+        "{}",
+        good.stdout
+    );
+}

@@ -310,3 +310,48 @@ fn an_agent_without_an_os_attribute_is_reported_and_left_out() {
     );
     assert!(problems.contains("agent-4: no bundle for its `os` attribute `windows`"), "{problems}");
 }
+
+/// The one-pass barrier snapshot `refresh` uses answers exactly as `deps_complete`, at every
+/// point of a full deployment with reboots (serial, parallel and all-node barriers).
+#[test]
+fn barrier_snapshot_agrees_with_deps_complete_throughout_a_deployment() {
+    for mode in [scaleio::topology::Mode::Full, preconfigured()] {
+        let mut sim = Sim::new(settings(mode), five_agents());
+        let mut checked = 0;
+        for _ in 0..300 {
+            let plan = sim.state.plan();
+            let barriers = plan.barriers();
+            for pos in plan.positions() {
+                assert_eq!(
+                    barriers.deps_complete(pos),
+                    plan.deps_complete(pos),
+                    "step {} in:\n{}",
+                    plan.at(pos).id,
+                    outline(&sim)
+                );
+                checked += 1;
+            }
+            if plan.is_complete() {
+                break;
+            }
+            sim.run(1);
+        }
+        assert!(sim.state.plan().is_complete(), "plan did not complete:\n{}", outline(&sim));
+        assert!(checked > 1000, "only {checked} positions checked");
+    }
+}
+
+#[test]
+fn the_schedulers_own_host_named_by_ip_reboots_last() {
+    let mut s = settings(preconfigured());
+    s.scheduler_host = "10.0.0.2".to_owned();
+    let mut sim = Sim::new(
+        s,
+        vec![Agent::new(1, 2.0, 4096.0), Agent::new(2, 2.0, 4096.0), Agent::new(3, 2.0, 4096.0)],
+    );
+    assert!(sim.run(300));
+    let reboot =
+        sim.state.plan().phases.iter().find(|p| p.name == PhaseName::Reboot).expect("reboot");
+    let order: Vec<&str> = reboot.steps.iter().map(|s| s.node.as_str()).collect();
+    assert_eq!(order, ["agent-1", "agent-3", "agent-2"]);
+}
