@@ -749,3 +749,106 @@ pub fn slow_tests_enabled(test: &str) -> bool {
     }
     on
 }
+
+/// A scheduler process started beside (or instead of) the main one, e.g. a second instance on
+/// the same store; SIGKILLed on drop.
+#[derive(Debug)]
+pub struct ExtraScheduler {
+    child: tokio::process::Child,
+    /// Its API base URL.
+    pub api: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl ExtraScheduler {
+    /// Its exit status, once it exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Deployment {
+    /// Starts another scheduler process with the same flags and store but its own API port and
+    /// log (`logs/scheduler-<name>.log`); does not wait for its API.
+    pub fn spawn_extra_scheduler(&self, name: &str) -> anyhow::Result<ExtraScheduler> {
+        let port = free_port()?;
+        let log = self.dir().join(format!("logs/scheduler-{name}.log"));
+        let out = std::fs::File::create(&log)?;
+        let err = out.try_clone()?;
+        let mut args = self.scheduler_args();
+        let at = args.iter().position(|a| a == "--rest-port").context("--rest-port")?;
+        args[at + 1] = port.to_string();
+        let bin = crate::bins::workspace_binary("scaleio-scheduler")?;
+        let mut cmd = crate::emulator::process::command(&bin);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SSL_CERT_FILE", self.gateway.ca_file())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+        Ok(ExtraScheduler { child, api: format!("http://127.0.0.1:{port}"), log })
+    }
+}
+
+/// A real ZooKeeper server (Debian package `zookeeper`) on a free loopback port in its own
+/// temporary directory; SIGKILLed on drop.
+#[derive(Debug)]
+pub struct ZooKeeper {
+    child: tokio::process::Child,
+    /// `127.0.0.1:<port>`.
+    pub address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ZooKeeper {
+    /// Starts it (`tickTime=500`, so sessions can be short) and waits until it accepts
+    /// connections (30 s at most).
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("zookeeper-").tempdir()?;
+        let port = free_port()?;
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+                dir.path().join("data").display()
+            ),
+        )?;
+        let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
+        let mut cmd = crate::emulator::process::command("java");
+        cmd.args(["-Xmx128m", "-XX:+UseSerialGC", "-cp"])
+            .arg("/usr/share/java/zookeeper.jar:/usr/share/java/*")
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .context("cannot start ZooKeeper (Debian package `zookeeper`, needs java)")?;
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&address).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("ZooKeeper did not listen on {address} within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { child, address, _dir: dir })
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}

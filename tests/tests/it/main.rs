@@ -4,6 +4,7 @@ mod demo_assets;
 mod deploy_faults;
 mod deploy_full;
 mod deploy_restart;
+mod deploy_zk;
 mod emulator_events;
 mod emulator_executor;
 mod emulator_faults;
