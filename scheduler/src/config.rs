@@ -58,6 +58,7 @@ pub mod env {
     pub const EXECUTOR_CPUS_DATA: &str = "SCALEIO_EXECUTOR_CPUS_DATA";
     pub const EXECUTOR_MEM_DATA: &str = "SCALEIO_EXECUTOR_MEM_DATA";
     pub const NO_REBOOT: &str = "SCALEIO_NO_REBOOT";
+    pub const VOLUME_ISOLATOR: &str = "SCALEIO_VOLUME_ISOLATOR";
     pub const API_TOKEN_FILE: &str = "SCALEIO_API_TOKEN_FILE";
     pub const LOG_LEVEL: &str = "SCALEIO_LOG_LEVEL";
     pub const LOG_FORMAT: &str = "SCALEIO_LOG_FORMAT";
@@ -114,6 +115,35 @@ impl fmt::Display for Mode {
             Mode::Preconfigured => "preconfigured",
             Mode::Full => "full",
         })
+    }
+}
+
+/// Which isolator agents get for ScaleIO volumes (`--volume-isolator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum VolumeIsolatorFlag {
+    /// The mesos-module-dvdi `.so` from the bundle (must match the agent's Mesos version exactly).
+    Dvdi,
+    /// Mesos' native docker/volume isolator (Mesos >= 1.0); no module is installed.
+    DockerVolume,
+    /// docker-volume on agents reporting Mesos >= 1.0, dvdi on older or unknown ones.
+    #[default]
+    Auto,
+}
+
+impl VolumeIsolatorFlag {
+    /// The step's setting.
+    pub fn to_step(self) -> scaleio::step::VolumeIsolator {
+        match self {
+            VolumeIsolatorFlag::Dvdi => scaleio::step::VolumeIsolator::Dvdi,
+            VolumeIsolatorFlag::DockerVolume => scaleio::step::VolumeIsolator::DockerVolume,
+            VolumeIsolatorFlag::Auto => scaleio::step::VolumeIsolator::Auto,
+        }
+    }
+}
+
+impl fmt::Display for VolumeIsolatorFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.to_step().flag_value())
     }
 }
 
@@ -288,6 +318,11 @@ pub struct Args {
     #[arg(long, env = env::NO_REBOOT, help_heading = "Behaviour")]
     pub no_reboot: bool,
 
+    /// Isolator for ScaleIO volumes: `dvdi` (the module), `docker-volume` (native, Mesos >= 1.0)
+    /// or `auto` (native where the agent reports Mesos >= 1.0, the module otherwise).
+    #[arg(long, env = env::VOLUME_ISOLATOR, value_enum, default_value_t = VolumeIsolatorFlag::Auto, value_name = "ISOLATOR", help_heading = "Behaviour")]
+    pub volume_isolator: VolumeIsolatorFlag,
+
     /// Log filter in RUST_LOG syntax (`info`, `scheduler=debug,info`).
     #[arg(long, env = env::LOG_LEVEL, default_value = "info", value_name = "FILTER", help_heading = "Behaviour")]
     pub log_level: String,
@@ -376,6 +411,7 @@ pub struct Config {
     pub executor_mdm: ExecutorResources,
     pub executor_data: ExecutorResources,
     pub no_reboot: bool,
+    pub volume_isolator: VolumeIsolatorFlag,
     pub log_level: String,
     pub log_format: LogFormat,
 }
@@ -689,6 +725,7 @@ impl Config {
             executor_mdm,
             executor_data,
             no_reboot: args.no_reboot,
+            volume_isolator: args.volume_isolator,
             log_level: args.log_level.clone(),
             log_format: args.log_format,
         })
@@ -762,6 +799,7 @@ impl fmt::Display for Config {
         writeln!(f, "executor-cpus-data = {}", self.executor_data.cpus)?;
         writeln!(f, "executor-mem-data = {}", self.executor_data.mem_mb)?;
         writeln!(f, "no-reboot = {}", self.no_reboot)?;
+        writeln!(f, "volume-isolator = {}", self.volume_isolator)?;
         writeln!(f, "log-level = {}", self.log_level)?;
         writeln!(f, "log-format = {}", self.log_format)
     }
@@ -1123,7 +1161,27 @@ mod tests {
         assert_eq!(config.executor_mdm, ExecutorResources { cpus: 1.5, mem_mb: 3072.0 });
         assert_eq!(config.executor_data, ExecutorResources { cpus: 0.5, mem_mb: 512.0 });
         assert!(!config.no_reboot);
+        assert_eq!(config.volume_isolator, VolumeIsolatorFlag::Auto);
         assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn volume_isolator_flag_names_each_choice_and_refuses_others() {
+        let fx = Fixture::new();
+        for (value, want) in [
+            ("dvdi", scaleio::step::VolumeIsolator::Dvdi),
+            ("docker-volume", scaleio::step::VolumeIsolator::DockerVolume),
+            ("auto", scaleio::step::VolumeIsolator::Auto),
+        ] {
+            let config =
+                fx.check(&[&MDMS[..], &["--volume-isolator", value]].concat(), &[]).unwrap();
+            assert_eq!(config.volume_isolator.to_step(), want);
+            assert!(config.to_string().contains(&format!("volume-isolator = {value}\n")));
+        }
+        let error =
+            fx.check(&[&MDMS[..], &["--volume-isolator", "docker"]].concat(), &[]).unwrap_err();
+        assert!(error.contains("invalid value 'docker' for '--volume-isolator"), "{error}");
+        assert!(error.contains("dvdi, docker-volume, auto"), "{error}");
     }
 
     #[test]

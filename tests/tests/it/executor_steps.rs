@@ -10,6 +10,7 @@ use scaleio::step::{
     DeviceAssignment, InstallDvdcli, InstallIsolator, InstallPackages, InstallPrerequisites,
     InstallRexray, KernelPin, MdmLogin, Outcome, PackageInstall, Preflight, Reboot, RenameSystem,
     RestartService, RexraySettings, Step, SwitchClusterMode, SystemSelector, Verify,
+    VolumeIsolator,
 };
 use scaleio::topology::{MdmRole, PoolRef};
 use scaleio::{DevicePath, ObjectName, SecretRef};
@@ -206,6 +207,7 @@ fn plan(os: Os) -> Vec<(&'static str, Step)> {
             version: "0.4.6".into(),
             mesos_version: "1.0.1".into(),
             restart: service("mesos-slave"),
+            volume_isolator: VolumeIsolator::Dvdi,
         }),
     ));
     steps.push((
@@ -574,4 +576,20 @@ async fn an_interrupted_cluster_creation_resumes() {
     .assert_eq(&transcript);
     let (r, transcript) = sim.step("h1", step).await;
     assert!(!r.expect("done").changed, "{transcript}");
+}
+
+#[tokio::test]
+async fn preflight_reports_each_simulated_hosts_own_address() {
+    let sim = Sim::new(Os::Rhel7);
+    for (h, ip) in &IPS[..2] {
+        sim.add_host(h, ip);
+    }
+    for (h, ip) in &IPS[..2] {
+        let (r, transcript) = sim.step(h, Step::Preflight(Preflight::default())).await;
+        let r = r.unwrap_or_else(|f| panic!("{h}: {}\n{transcript}", f.message));
+        let Outcome::Preflight(facts) = r.outcome else { panic!("outcome") };
+        assert_eq!(facts.ips, [*ip], "{h} reports its own address, not this machine's");
+        assert_eq!(facts.hostname, *h);
+        assert!(!transcript.contains("hostname -I"), "{transcript}");
+    }
 }
