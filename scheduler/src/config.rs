@@ -16,6 +16,9 @@ pub const EXIT_RUNTIME_ERROR: i32 = 1;
 pub const EXIT_INVALID_CONFIG: i32 = 2;
 
 /// Every environment variable the scheduler reads, in one place.
+/// Where executors read the ScaleIO admin password on each agent unless told otherwise.
+pub const DEFAULT_AGENT_PASSWORD_FILE: &str = "/etc/scaleio/admin-password";
+
 pub mod env {
     pub const MASTER: &str = "SCALEIO_MASTER";
     /// Marathon's first assigned port; preferred over [`PORT`].
@@ -272,11 +275,12 @@ pub struct Args {
     #[arg(long, env = env::PASSWORD_FILE, value_name = "FILE", help_heading = "ScaleIO")]
     pub password_file: Option<PathBuf>,
 
-    /// Absolute path of a file on every agent holding the admin password (mode 0600). When set,
-    /// executors read it there and the password never travels through Mesos; otherwise it goes
-    /// to the executors in their environment (visible in the master's state).
-    #[arg(long, env = env::AGENT_PASSWORD_FILE, value_name = "PATH", help_heading = "ScaleIO")]
-    pub agent_password_file: Option<PathBuf>,
+    /// Absolute path of a file on every agent holding the admin password (mode 0600, root only).
+    /// Executors read it there, so the password never travels through Mesos (anything in a task
+    /// or executor definition is visible in the master's state). The CloudFormation stacks in
+    /// demo/ write it at the default path.
+    #[arg(long, env = env::AGENT_PASSWORD_FILE, value_name = "PATH", default_value = DEFAULT_AGENT_PASSWORD_FILE, help_heading = "ScaleIO")]
+    pub agent_password_file: PathBuf,
 
     /// Gateway REST API version (`major.minor`; the 2.0.1 gateway rejects `2.0.1`).
     #[arg(long, env = env::API_VERSION, default_value = "2.0", value_name = "VERSION", help_heading = "ScaleIO")]
@@ -400,7 +404,7 @@ pub struct Config {
     pub gateway: Option<String>,
     pub password: Secret,
     /// Where executors read the password on the agents, if not from their environment.
-    pub agent_password_file: Option<PathBuf>,
+    pub agent_password_file: PathBuf,
     pub api_version: String,
     pub bundles: BundleSource,
     pub executor_binary: PathBuf,
@@ -619,7 +623,7 @@ impl Config {
             }
         };
         let agent_password_file = match &args.agent_password_file {
-            Some(path) if !path.is_absolute() => {
+            path if !path.is_absolute() => {
                 return Err(ConfigError::Invalid {
                     flag: "agent-password-file",
                     expected: "an absolute path on the agents",
@@ -783,11 +787,7 @@ impl fmt::Display for Config {
             self.effective_gateway().unwrap_or_else(|| "(the primary MDM agent)".to_owned())
         )?;
         writeln!(f, "password = {}", self.password)?;
-        writeln!(
-            f,
-            "agent-password-file = {}",
-            opt(&self.agent_password_file.as_ref().map(|p| p.display()))
-        )?;
+        writeln!(f, "agent-password-file = {}", self.agent_password_file.display())?;
         writeln!(f, "api-version = {}", self.api_version)?;
         match &self.bundles {
             BundleSource::Dir(dir) => writeln!(f, "bundle-dir = {}", dir.display())?,

@@ -143,10 +143,7 @@ impl Settings {
             storage_pool: name("storage-pool", &config.storage_pool)?,
             gateway: config.effective_gateway(),
             admin_user: "admin".to_owned(),
-            password: match &config.agent_password_file {
-                Some(path) => SecretRef::File(path.clone()),
-                None => SecretRef::default(),
-            },
+            password: SecretRef::File(config.agent_password_file.clone()),
             executor_mdm: Resources {
                 cpus: config.executor_mdm.cpus,
                 mem_mb: config.executor_mdm.mem_mb,

@@ -443,6 +443,26 @@ async fn failures_say_what_to_do() {
     std::fs::create_dir_all(root.join("opt/emc/scaleio/lia")).expect("lia");
     let e = executor::steps::run(&ctx, &step).await.expect_err("no secret");
     assert!(e.message.contains("`SCALEIO_ADMIN_PASSWORD` is not set"), "{}", e.message);
+
+    // A password file is the host's file: read under the simulated host's root, never the
+    // machine's own /etc.
+    let file_login =
+        MdmLogin { password: SecretRef::File("/etc/scaleio/admin-password".into()), ..login() };
+    let step = Step::ConfigureLia(ConfigureLia { login: file_login });
+    let e = executor::steps::run(&ctx, &step).await.expect_err("no password file yet");
+    let expected = root.join("etc/scaleio/admin-password");
+    assert!(e.message.contains(&expected.display().to_string()), "{}", e.message);
+    std::fs::create_dir_all(root.join("etc/scaleio")).expect("etc/scaleio");
+    std::fs::write(&expected, format!("{PASSWORD}\n")).expect("password file");
+    // With the file there the step gets as far as logging in (no MDM runs on this host), the
+    // password it read shown as `***`.
+    let e = executor::steps::run(&ctx, &step).await.expect_err("no MDM to log in to");
+    assert!(
+        e.message.starts_with("`scli --login --username admin --password ***` failed"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains(PASSWORD));
 }
 
 #[tokio::test]
