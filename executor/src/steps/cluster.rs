@@ -161,9 +161,7 @@ async fn gateway(
     let ClusterAccess::Gateway { endpoint, username, password, tls } = access else {
         return Ok(None);
     };
-    let config = GatewayConfig::from_step(endpoint, username, password, tls, |k| {
-        ctx.secret_env.get(k).cloned()
-    })?;
+    let config = GatewayConfig::from_step(endpoint, username, ctx.secret(password)?, tls);
     let gw = Gateway::new(config).map_err(gw_err(endpoint))?;
     gw.login().await.map_err(gw_err(endpoint))?;
     let system = gw.find_system(None, None).await.map_err(gw_err(endpoint))?;
