@@ -119,6 +119,8 @@ pub struct Deployment {
     starts: usize,
     /// The port the scheduler's API listens on (kept across restarts).
     port: u16,
+    /// The most executors seen at once on each agent (hostname), sampled on every poll.
+    max_executors: std::collections::BTreeMap<String, usize>,
     http: reqwest::Client,
     // Declared last: dropped after the emulator stopped writing into it.
     dir: tempfile::TempDir,
@@ -271,6 +273,7 @@ impl Deployment {
             scheduler: None,
             starts: 0,
             port: free_port()?,
+            max_executors: std::collections::BTreeMap::new(),
             http,
             dir,
         })
@@ -394,8 +397,23 @@ impl Deployment {
         }
     }
 
+    /// Samples how many executors each agent runs now (see [`Deployment::max_executors`]).
+    pub fn sample_executors(&mut self) {
+        for a in self.emulator.state().slaves {
+            let n = a.executors.len();
+            let max = self.max_executors.entry(a.hostname).or_default();
+            *max = (*max).max(n);
+        }
+    }
+
+    /// The most executors seen at once on each agent, over every sample taken while waiting.
+    pub fn max_executors(&self) -> &std::collections::BTreeMap<String, usize> {
+        &self.max_executors
+    }
+
     /// An error (with the log's tail) if the scheduler process exited.
     pub fn check_scheduler(&mut self) -> anyhow::Result<()> {
+        self.sample_executors();
         if let Some(s) = &mut self.scheduler
             && let Ok(Some(status)) = s.child.try_wait()
         {
@@ -633,6 +651,47 @@ pub struct Launch {
     pub name: String,
 }
 
+impl Deployment {
+    /// Steps launched again after a task of theirs reached TASK_FINISHED at the scheduler, in
+    /// record order: `step (task that finished → task launched later)`. Reboot steps
+    /// (`reboot.*`) are left out: by design their first task asks for the reboot and a second
+    /// one confirms the new boot id.
+    pub fn relaunched_after_finish(&self) -> anyhow::Result<Vec<String>> {
+        let mut name_of: std::collections::HashMap<String, String> = Default::default();
+        let mut finished: std::collections::HashMap<String, String> = Default::default();
+        let mut out = Vec::new();
+        for r in self.record()? {
+            if r["api"] != "scheduler" {
+                continue;
+            }
+            let body = &r["body"];
+            if r["dir"] == "call" && body["type"] == "ACCEPT" {
+                for op in body["accept"]["operations"].as_array().into_iter().flatten() {
+                    for t in op["launch"]["task_infos"].as_array().into_iter().flatten() {
+                        let name = t["name"].as_str().unwrap_or_default().to_owned();
+                        let task = t["task_id"]["value"].as_str().unwrap_or_default().to_owned();
+                        if let Some(done) = finished.get(&name)
+                            && !name.starts_with("reboot.")
+                        {
+                            out.push(format!("{name} ({done} finished → {task} launched)"));
+                        }
+                        name_of.insert(task, name);
+                    }
+                }
+            } else if r["dir"] == "event"
+                && body["type"] == "UPDATE"
+                && body["update"]["status"]["state"] == "TASK_FINISHED"
+            {
+                let task = body["update"]["status"]["task_id"]["value"].as_str().unwrap_or("");
+                if let Some(name) = name_of.get(task) {
+                    finished.entry(name.clone()).or_insert_with(|| task.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Every step of a `/v1/plan` body, in plan order.
 pub fn steps_of(plan: &Value) -> Vec<Value> {
     plan["phases"]
@@ -663,9 +722,20 @@ pub fn unfinished(plan: &Value) -> Vec<String> {
 }
 
 impl Drop for Deployment {
+    /// SIGKILLs the scheduler; with `SCALEIO_KEEP_DEPLOYMENT=1` keeps the directory for a look.
     fn drop(&mut self) {
         if let Some(s) = &mut self.scheduler {
             let _ = s.child.start_kill();
+        }
+        if std::env::var("SCALEIO_KEEP_DEPLOYMENT").is_ok_and(|v| v == "1") {
+            let dir = std::mem::replace(
+                &mut self.dir,
+                match tempfile::tempdir() {
+                    Ok(d) => d,
+                    Err(_) => return,
+                },
+            );
+            eprintln!("deployment kept in {}", dir.keep().display());
         }
     }
 }
@@ -678,4 +748,107 @@ pub fn slow_tests_enabled(test: &str) -> bool {
         eprintln!("{test}: slow tier, skipped; run with SCALEIO_SLOW_TESTS=1");
     }
     on
+}
+
+/// A scheduler process started beside (or instead of) the main one, e.g. a second instance on
+/// the same store; SIGKILLed on drop.
+#[derive(Debug)]
+pub struct ExtraScheduler {
+    child: tokio::process::Child,
+    /// Its API base URL.
+    pub api: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl ExtraScheduler {
+    /// Its exit status, once it exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Deployment {
+    /// Starts another scheduler process with the same flags and store but its own API port and
+    /// log (`logs/scheduler-<name>.log`); does not wait for its API.
+    pub fn spawn_extra_scheduler(&self, name: &str) -> anyhow::Result<ExtraScheduler> {
+        let port = free_port()?;
+        let log = self.dir().join(format!("logs/scheduler-{name}.log"));
+        let out = std::fs::File::create(&log)?;
+        let err = out.try_clone()?;
+        let mut args = self.scheduler_args();
+        let at = args.iter().position(|a| a == "--rest-port").context("--rest-port")?;
+        args[at + 1] = port.to_string();
+        let bin = crate::bins::workspace_binary("scaleio-scheduler")?;
+        let mut cmd = crate::emulator::process::command(&bin);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SSL_CERT_FILE", self.gateway.ca_file())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+        Ok(ExtraScheduler { child, api: format!("http://127.0.0.1:{port}"), log })
+    }
+}
+
+/// A real ZooKeeper server (Debian package `zookeeper`) on a free loopback port in its own
+/// temporary directory; SIGKILLed on drop.
+#[derive(Debug)]
+pub struct ZooKeeper {
+    child: tokio::process::Child,
+    /// `127.0.0.1:<port>`.
+    pub address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ZooKeeper {
+    /// Starts it (`tickTime=500`, so sessions can be short) and waits until it accepts
+    /// connections (30 s at most).
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("zookeeper-").tempdir()?;
+        let port = free_port()?;
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+                dir.path().join("data").display()
+            ),
+        )?;
+        let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
+        let mut cmd = crate::emulator::process::command("java");
+        cmd.args(["-Xmx128m", "-XX:+UseSerialGC", "-cp"])
+            .arg("/usr/share/java/zookeeper.jar:/usr/share/java/*")
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .context("cannot start ZooKeeper (Debian package `zookeeper`, needs java)")?;
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&address).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("ZooKeeper did not listen on {address} within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { child, address, _dir: dir })
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }

@@ -612,6 +612,14 @@ impl State {
             }
         }
         let mdms = self.d.mdms.clone();
+        // The scheduler's own host (rebooted last), named by hostname or by IP.
+        let own = &self.settings.scheduler_host;
+        let own_host = self
+            .d
+            .nodes
+            .values()
+            .find(|n| &n.hostname == own || &n.ip == own)
+            .map_or_else(|| own.clone(), |n| n.hostname.clone());
         for host in usable {
             let node = self.d.nodes.get_mut(&host).expect("usable hosts are known nodes");
             if node.persona.is_none() {
@@ -625,7 +633,7 @@ impl State {
                     persona,
                     &node.placement,
                     &self.settings.protection_domain,
-                    &self.settings.scheduler_host,
+                    &own_host,
                 );
                 self.dirty = true;
             }

@@ -340,3 +340,18 @@ fn barrier_snapshot_agrees_with_deps_complete_throughout_a_deployment() {
         assert!(checked > 1000, "only {checked} positions checked");
     }
 }
+
+#[test]
+fn the_schedulers_own_host_named_by_ip_reboots_last() {
+    let mut s = settings(preconfigured());
+    s.scheduler_host = "10.0.0.2".to_owned();
+    let mut sim = Sim::new(
+        s,
+        vec![Agent::new(1, 2.0, 4096.0), Agent::new(2, 2.0, 4096.0), Agent::new(3, 2.0, 4096.0)],
+    );
+    assert!(sim.run(300));
+    let reboot =
+        sim.state.plan().phases.iter().find(|p| p.name == PhaseName::Reboot).expect("reboot");
+    let order: Vec<&str> = reboot.steps.iter().map(|s| s.node.as_str()).collect();
+    assert_eq!(order, ["agent-1", "agent-3", "agent-2"]);
+}

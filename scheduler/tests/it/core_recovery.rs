@@ -250,3 +250,31 @@ fn a_reconciled_finish_waits_for_the_executors_result_instead_of_failing() {
     sim.finish_all();
     assert_eq!(step(&sim, "preflight.agent-1").status, StepStatus::Complete);
 }
+
+#[test]
+fn the_view_shows_a_step_waiting_for_an_operator_as_unhealthy_with_its_reason() {
+    use scheduler::snapshot::{LoopFacts, view};
+    use scheduler::view::{HealthStatus, NodeStatus, StepStatus as ViewStatus};
+    let mut sim = Sim::new(settings(preconfigured()), vec![Agent::new(1, 2.0, 4096.0)]);
+    sim.offer_all();
+    sim.decide();
+    let facts =
+        LoopFacts { subscribed: true, master: Some("http://m:5050/".into()), store_error: None };
+    let v = view(&sim.state, &facts);
+    assert_eq!(v.nodes[0].status, NodeStatus::Deploying);
+    assert_eq!(v.step("preflight.agent-1").map(|s| s.status), Some(ViewStatus::Starting));
+    assert_eq!(v.health().status, HealthStatus::Deploying);
+    sim.fail("preflight.agent-1", false);
+    let v = view(&sim.state, &facts);
+    assert_eq!(v.nodes[0].status, NodeStatus::Failed);
+    let health = v.health();
+    assert_eq!(health.status, HealthStatus::Unhealthy);
+    assert!(
+        health
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("step preflight.agent-1 on agent-1 waits for an operator")),
+        "{health:?}"
+    );
+    assert_eq!(v.framework_id.as_deref(), Some("F-0000"));
+}

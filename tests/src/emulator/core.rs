@@ -1102,6 +1102,16 @@ impl Core {
         }
     }
 
+    /// After its executor is gone: forgets a task whose updates were all acknowledged; one
+    /// with updates in flight (its terminal update, or the TASK_LOST just queued) stays until
+    /// the framework acknowledges them, as the master keeps a task until its terminal update is
+    /// acknowledged — dropping it would lose e.g. a TASK_FINISHED sent just before a reboot.
+    fn forget_unless_unacknowledged(&mut self, key: &(String, String)) {
+        if self.tasks.get(key).is_none_or(|t| t.stream.is_empty()) {
+            self.forget_task(key);
+        }
+    }
+
     /// Removes a task from the master and its executor's books.
     fn forget_task(&mut self, key: &(String, String)) {
         self.pending.remove(key);
@@ -1887,7 +1897,7 @@ impl Core {
                         s.executor_id = Some(ExecutorID::new(key.1.clone()));
                         self.master_update(&key.0, s);
                     }
-                    self.forget_task(&tkey);
+                    self.forget_unless_unacknowledged(&tkey);
                 }
             }
         }
@@ -1930,7 +1940,7 @@ impl Core {
                     s.executor_id = Some(ExecutorID::new(key.1.clone()));
                     self.master_update(&key.0, s);
                 }
-                self.forget_task(&tkey);
+                self.forget_unless_unacknowledged(&tkey);
             }
         }
         let a = self.agents.get_mut(agent).expect("checked");

@@ -1,7 +1,10 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod deploy_faults;
 mod deploy_full;
+mod deploy_restart;
+mod deploy_zk;
 mod emulator_events;
 mod emulator_executor;
 mod emulator_faults;
@@ -12,6 +15,7 @@ mod emulator_wire;
 mod executor_binary;
 mod executor_emulator;
 mod executor_fixtures;
+mod executor_isolator;
 mod executor_packages;
 mod executor_steps;
 mod executor_support;
