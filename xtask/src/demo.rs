@@ -286,6 +286,9 @@ impl Demo {
             let dir = host?.path().join("etc/scaleio");
             std::fs::create_dir_all(&dir)?;
             write_private(&dir.join("admin-password"), &password)?;
+            // The gateway's CA, which executors verify its certificate with (--gateway-ca-file).
+            std::fs::copy(gateway_ca, dir.join("gateway-ca.pem"))
+                .with_context(|| format!("cannot copy the gateway CA into {}", dir.display()))?;
         }
 
         let port = match self.port {
@@ -313,6 +316,8 @@ impl Demo {
             gateway,
             "--password-file",
             &password_file.display().to_string(),
+            "--gateway-ca-file",
+            "/etc/scaleio/gateway-ca.pem",
         ]
         .iter()
         .map(|s| (*s).to_owned())
