@@ -489,8 +489,12 @@ async fn cluster_objects_through_the_gateway_stand_in() {
         endpoint: gw.endpoint(),
         username: "admin".into(),
         password: SecretRef::default(),
-        tls: scaleio::step::GatewayTls::CaFile { path: gw.ca_file().display().to_string() },
+        tls: scaleio::step::GatewayTls::CaFile { path: "/etc/scaleio/gateway-ca.pem".into() },
     };
+    // The CA file is the host's file (the executor reads it under the host root), as an operator
+    // would put it on the agent.
+    let ca = std::fs::read_to_string(gw.ca_file()).expect("gateway CA");
+    crate::executor_support::write(&sim.root("h1"), "etc/scaleio/gateway-ca.pem", &ca);
     let steps = vec![
         Step::AddProtectionDomain(AddProtectionDomain { access: access.clone(), name: n("pd1") }),
         Step::AddStoragePool(AddStoragePool {
