@@ -574,9 +574,10 @@ impl Deployment {
     }
 
     /// Files under the deployment's directory that hold the password but may not: every file
-    /// except the password file and each host's `/etc/rexray/config.yml` (those two too if a
-    /// group or other read bit is set), the stand-ins' model (the MDM's own store, test
-    /// infrastructure) and the emulator's wire record, which [`Deployment::record_leaks`] checks.
+    /// except the password file, each host's `/etc/rexray/config.yml` and the emulator's wire
+    /// record (whose lines [`Deployment::record_leaks`] checks) — those three too if a group or
+    /// other read bit is set — and the stand-ins' model (the MDM's own store, test
+    /// infrastructure).
     pub fn secret_leaks(&self) -> Vec<String> {
         use std::os::unix::fs::PermissionsExt as _;
         let needle = self.password.as_bytes();
@@ -598,10 +599,12 @@ impl Deployment {
                 if !bytes.windows(needle.len()).any(|w| w == needle) {
                     continue;
                 }
-                if path == self.standin_state || path == self.record {
+                if path == self.standin_state {
                     continue;
                 }
-                let allowed = path == self.password_file || path.ends_with("etc/rexray/config.yml");
+                let allowed = path == self.password_file
+                    || path == self.record
+                    || path.ends_with("etc/rexray/config.yml");
                 let mode = meta.permissions().mode() & 0o777;
                 if !allowed || mode & 0o044 != 0 {
                     found.push(format!("{} (mode {mode:o})", path.display()));
