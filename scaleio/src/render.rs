@@ -1,6 +1,7 @@
 //! Configuration files rendered from typed values: `/etc/rexray/config.yml`, the REX-Ray scini
 //! dependency (systemd drop-in and SysV init script), the dvdi isolator `modules` JSON, the Mesos
-//! agent flag files `isolation` and `modules`, and the `gatewayUser.properties` key rewrite.
+//! agent flag files `isolation` (dvdi or native `docker/volume`), `modules` and `containerizers`,
+//! and the `gatewayUser.properties` key rewrite.
 //! Every renderer is pure and idempotent: rendering its own output again changes nothing.
 
 use crate::secret::Secret;
@@ -139,6 +140,46 @@ pub fn agent_isolation_flag(current: Option<&str>) -> String {
     }
     let base = if list.is_empty() { DEFAULT_ISOLATION.to_owned() } else { list.join(",") };
     format!("{base},{DVDI_ISOLATOR}\n")
+}
+
+/// Isolators the native `docker/volume` path needs: Mesos refuses `docker/volume` without
+/// `filesystem/linux`.
+pub const DOCKER_VOLUME_ISOLATION: [&str; 2] = ["filesystem/linux", "docker/volume"];
+
+/// The new `/etc/mesos-slave/isolation` content for the native `docker/volume` isolator: the
+/// current list (Mesos' defaults when nothing is set) with [`DOCKER_VOLUME_ISOLATION`] appended
+/// where missing. Unchanged if both are listed.
+pub fn agent_isolation_flag_docker_volume(current: Option<&str>) -> String {
+    let line = current.and_then(|c| c.lines().map(str::trim).find(|l| !l.is_empty())).unwrap_or("");
+    let mut list: Vec<&str> = line.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if list.is_empty() {
+        list = DEFAULT_ISOLATION.split(',').collect();
+    }
+    for wanted in DOCKER_VOLUME_ISOLATION {
+        if !list.contains(&wanted) {
+            list.push(wanted);
+        }
+    }
+    format!("{}\n", list.join(","))
+}
+
+/// Mesos agent `--containerizers` flag file.
+pub const AGENT_CONTAINERIZERS_FLAG: &str = "/etc/mesos-slave/containerizers";
+
+/// The new `/etc/mesos-slave/containerizers` content (the dvdi README asks for `docker,mesos`):
+/// what is there (Mesos' default `mesos` when nothing is set), plus `mesos` (both volume
+/// isolators live in the Mesos containerizer) and, when `docker_present`, `docker`. Docker is
+/// only added on hosts that have it: an agent told to use a Docker it cannot find does not start.
+pub fn agent_containerizers_flag(current: Option<&str>, docker_present: bool) -> String {
+    let line = current.and_then(|c| c.lines().map(str::trim).find(|l| !l.is_empty())).unwrap_or("");
+    let mut list: Vec<&str> = line.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let wanted: &[&str] = if docker_present { &["docker", "mesos"] } else { &["mesos"] };
+    for w in wanted {
+        if !list.contains(w) {
+            list.push(w);
+        }
+    }
+    format!("{}\n", list.join(","))
 }
 
 /// The agent `modules` flag file is already used for other modules.

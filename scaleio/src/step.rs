@@ -697,6 +697,81 @@ pub struct InstallIsolator {
     pub mesos_version: String,
     /// Restart the agent service when a flag file changed.
     pub restart: RestartService,
+    /// Which isolator gives tasks their volumes. Absent in the JSON of schedulers that predate
+    /// the choice, which meant [`VolumeIsolator::Dvdi`]; not written when it is `dvdi`, so an
+    /// older executor still reads this step.
+    #[serde(default, skip_serializing_if = "VolumeIsolator::is_dvdi")]
+    pub volume_isolator: VolumeIsolator,
+}
+
+/// The isolator that mounts ScaleIO volumes into tasks (`dvdcli` does the mounting either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeIsolator {
+    /// The `mesos-module-dvdi` `.so`, loaded through the agent's `modules` flag; it must be built
+    /// for exactly the agent's Mesos version. Tasks ask through `DVDI_VOLUME_*` variables.
+    #[default]
+    Dvdi,
+    /// Mesos' native `docker/volume` isolator (Mesos >= 1.0, Mesos containerizer): no module,
+    /// `filesystem/linux,docker/volume` added to the agent's `isolation` flag. Tasks ask through
+    /// `DOCKER_VOLUME` volume sources. Refused on an agent that reports Mesos < 1.0.
+    DockerVolume,
+    /// `docker_volume` when the agent reports Mesos >= 1.0, `dvdi` when it reports an older
+    /// version or none.
+    Auto,
+}
+
+impl VolumeIsolator {
+    /// Every choice, in the order flags list them.
+    pub const ALL: [VolumeIsolator; 3] =
+        [VolumeIsolator::Dvdi, VolumeIsolator::DockerVolume, VolumeIsolator::Auto];
+
+    /// True for [`VolumeIsolator::Dvdi`] (the JSON default).
+    pub fn is_dvdi(&self) -> bool {
+        *self == VolumeIsolator::Dvdi
+    }
+
+    /// The name operators write (`dvdi`, `docker-volume`, `auto`).
+    pub fn flag_value(self) -> &'static str {
+        match self {
+            VolumeIsolator::Dvdi => "dvdi",
+            VolumeIsolator::DockerVolume => "docker-volume",
+            VolumeIsolator::Auto => "auto",
+        }
+    }
+
+    /// Parses [`VolumeIsolator::flag_value`] (`docker_volume` is accepted too).
+    pub fn from_flag_value(s: &str) -> Option<VolumeIsolator> {
+        match s.trim() {
+            "dvdi" => Some(VolumeIsolator::Dvdi),
+            "docker-volume" | "docker_volume" | "docker/volume" => {
+                Some(VolumeIsolator::DockerVolume)
+            }
+            "auto" => Some(VolumeIsolator::Auto),
+            _ => None,
+        }
+    }
+
+    /// What runs on an agent reporting `mesos_version` (`None`: unknown): never `Auto`.
+    /// `Err` names the agent's version when `DockerVolume` was asked of a Mesos older than 1.0.
+    pub fn resolve(self, mesos_version: Option<&str>) -> Result<VolumeIsolator, String> {
+        let native = mesos_version.map(mesos_at_least_1_0);
+        match (self, native) {
+            (VolumeIsolator::Dvdi, _) => Ok(VolumeIsolator::Dvdi),
+            (VolumeIsolator::DockerVolume, Some(false)) => {
+                Err(mesos_version.unwrap_or_default().to_owned())
+            }
+            (VolumeIsolator::DockerVolume, _) => Ok(VolumeIsolator::DockerVolume),
+            (VolumeIsolator::Auto, Some(true)) => Ok(VolumeIsolator::DockerVolume),
+            (VolumeIsolator::Auto, _) => Ok(VolumeIsolator::Dvdi),
+        }
+    }
+}
+
+/// Whether a Mesos version (`1.0.1`, `0.28.2`, `1.12.0`) is 1.0 or newer; an unreadable major
+/// counts as older.
+fn mesos_at_least_1_0(version: &str) -> bool {
+    version.trim().split('.').next().and_then(|m| m.parse::<u32>().ok()).is_some_and(|m| m >= 1)
 }
 
 /// Reboot.
@@ -1035,6 +1110,35 @@ mod tests {
 
     fn login() -> MdmLogin {
         MdmLogin { mdm_ip: None, username: "admin".into(), password: SecretRef::default() }
+    }
+
+    #[test]
+    fn an_older_schedulers_isolator_step_still_means_dvdi() {
+        let json = r#"{"artifact":"libmesos_dvdi_isolator-1.0.1.so","version":"0.4.6","mesos_version":"1.0.1","restart":{"service":"mesos-slave","wait_seconds":60}}"#;
+        let step: InstallIsolator = serde_json::from_str(json).expect("old JSON parses");
+        assert_eq!(step.volume_isolator, VolumeIsolator::Dvdi);
+        assert_eq!(serde_json::to_string(&step).expect("json"), json, "dvdi is not written");
+        let native = InstallIsolator { volume_isolator: VolumeIsolator::DockerVolume, ..step };
+        let json = serde_json::to_string(&native).expect("json");
+        assert!(json.ends_with(r#","volume_isolator":"docker_volume"}"#), "{json}");
+        let back: InstallIsolator = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, native);
+    }
+
+    #[test]
+    fn volume_isolator_resolves_against_the_agents_mesos() {
+        use VolumeIsolator::*;
+        assert_eq!(Auto.resolve(Some("1.0.1")), Ok(DockerVolume));
+        assert_eq!(Auto.resolve(Some("1.12.0")), Ok(DockerVolume));
+        assert_eq!(Auto.resolve(Some("0.28.2")), Ok(Dvdi));
+        assert_eq!(Auto.resolve(None), Ok(Dvdi), "unknown: the module the bundle carries");
+        assert_eq!(Dvdi.resolve(Some("1.12.0")), Ok(Dvdi));
+        assert_eq!(DockerVolume.resolve(None), Ok(DockerVolume), "the operator asked for it");
+        assert_eq!(DockerVolume.resolve(Some("0.28.2")), Err("0.28.2".to_owned()));
+        for v in VolumeIsolator::ALL {
+            assert_eq!(VolumeIsolator::from_flag_value(v.flag_value()), Some(v));
+        }
+        assert_eq!(VolumeIsolator::from_flag_value("docker"), None);
     }
 
     #[test]

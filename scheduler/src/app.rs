@@ -169,15 +169,6 @@ pub async fn serve<S: StateStore>(
         view: view_tx,
         tick: Duration::from_secs(1),
         store_version,
-        // With --agent-password-file the executors read the password on the agent and it never
-        // travels through Mesos; otherwise it goes into their environment.
-        executor_env: match &config.agent_password_file {
-            Some(_) => Vec::new(),
-            None => vec![(
-                scaleio::secret::DEFAULT_ADMIN_PASSWORD_ENV.to_owned(),
-                scaleio::Secret::new(config.password.expose()),
-            )],
-        },
     };
     let exit = runtime::run(state, store, wiring, signal())
         .await

@@ -16,6 +16,9 @@ pub const EXIT_RUNTIME_ERROR: i32 = 1;
 pub const EXIT_INVALID_CONFIG: i32 = 2;
 
 /// Every environment variable the scheduler reads, in one place.
+/// Where executors read the ScaleIO admin password on each agent unless told otherwise.
+pub const DEFAULT_AGENT_PASSWORD_FILE: &str = "/etc/scaleio/admin-password";
+
 pub mod env {
     pub const MASTER: &str = "SCALEIO_MASTER";
     /// Marathon's first assigned port; preferred over [`PORT`].
@@ -55,6 +58,7 @@ pub mod env {
     pub const EXECUTOR_CPUS_DATA: &str = "SCALEIO_EXECUTOR_CPUS_DATA";
     pub const EXECUTOR_MEM_DATA: &str = "SCALEIO_EXECUTOR_MEM_DATA";
     pub const NO_REBOOT: &str = "SCALEIO_NO_REBOOT";
+    pub const VOLUME_ISOLATOR: &str = "SCALEIO_VOLUME_ISOLATOR";
     pub const API_TOKEN_FILE: &str = "SCALEIO_API_TOKEN_FILE";
     pub const LOG_LEVEL: &str = "SCALEIO_LOG_LEVEL";
     pub const LOG_FORMAT: &str = "SCALEIO_LOG_FORMAT";
@@ -111,6 +115,35 @@ impl fmt::Display for Mode {
             Mode::Preconfigured => "preconfigured",
             Mode::Full => "full",
         })
+    }
+}
+
+/// Which isolator agents get for ScaleIO volumes (`--volume-isolator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum VolumeIsolatorFlag {
+    /// The mesos-module-dvdi `.so` from the bundle (must match the agent's Mesos version exactly).
+    Dvdi,
+    /// Mesos' native docker/volume isolator (Mesos >= 1.0); no module is installed.
+    DockerVolume,
+    /// docker-volume on agents reporting Mesos >= 1.0, dvdi on older or unknown ones.
+    #[default]
+    Auto,
+}
+
+impl VolumeIsolatorFlag {
+    /// The step's setting.
+    pub fn to_step(self) -> scaleio::step::VolumeIsolator {
+        match self {
+            VolumeIsolatorFlag::Dvdi => scaleio::step::VolumeIsolator::Dvdi,
+            VolumeIsolatorFlag::DockerVolume => scaleio::step::VolumeIsolator::DockerVolume,
+            VolumeIsolatorFlag::Auto => scaleio::step::VolumeIsolator::Auto,
+        }
+    }
+}
+
+impl fmt::Display for VolumeIsolatorFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.to_step().flag_value())
     }
 }
 
@@ -242,11 +275,12 @@ pub struct Args {
     #[arg(long, env = env::PASSWORD_FILE, value_name = "FILE", help_heading = "ScaleIO")]
     pub password_file: Option<PathBuf>,
 
-    /// Absolute path of a file on every agent holding the admin password (mode 0600). When set,
-    /// executors read it there and the password never travels through Mesos; otherwise it goes
-    /// to the executors in their environment (visible in the master's state).
-    #[arg(long, env = env::AGENT_PASSWORD_FILE, value_name = "PATH", help_heading = "ScaleIO")]
-    pub agent_password_file: Option<PathBuf>,
+    /// Absolute path of a file on every agent holding the admin password (mode 0600, root only).
+    /// Executors read it there, so the password never travels through Mesos (anything in a task
+    /// or executor definition is visible in the master's state). The CloudFormation stacks in
+    /// demo/ write it at the default path.
+    #[arg(long, env = env::AGENT_PASSWORD_FILE, value_name = "PATH", default_value = DEFAULT_AGENT_PASSWORD_FILE, help_heading = "ScaleIO")]
+    pub agent_password_file: PathBuf,
 
     /// Gateway REST API version (`major.minor`; the 2.0.1 gateway rejects `2.0.1`).
     #[arg(long, env = env::API_VERSION, default_value = "2.0", value_name = "VERSION", help_heading = "ScaleIO")]
@@ -283,6 +317,11 @@ pub struct Args {
     /// Never reboot agents; steps that need a reboot wait for the operator instead.
     #[arg(long, env = env::NO_REBOOT, help_heading = "Behaviour")]
     pub no_reboot: bool,
+
+    /// Isolator for ScaleIO volumes: `dvdi` (the module), `docker-volume` (native, Mesos >= 1.0)
+    /// or `auto` (native where the agent reports Mesos >= 1.0, the module otherwise).
+    #[arg(long, env = env::VOLUME_ISOLATOR, value_enum, default_value_t = VolumeIsolatorFlag::Auto, value_name = "ISOLATOR", help_heading = "Behaviour")]
+    pub volume_isolator: VolumeIsolatorFlag,
 
     /// Log filter in RUST_LOG syntax (`info`, `scheduler=debug,info`).
     #[arg(long, env = env::LOG_LEVEL, default_value = "info", value_name = "FILTER", help_heading = "Behaviour")]
@@ -365,13 +404,14 @@ pub struct Config {
     pub gateway: Option<String>,
     pub password: Secret,
     /// Where executors read the password on the agents, if not from their environment.
-    pub agent_password_file: Option<PathBuf>,
+    pub agent_password_file: PathBuf,
     pub api_version: String,
     pub bundles: BundleSource,
     pub executor_binary: PathBuf,
     pub executor_mdm: ExecutorResources,
     pub executor_data: ExecutorResources,
     pub no_reboot: bool,
+    pub volume_isolator: VolumeIsolatorFlag,
     pub log_level: String,
     pub log_format: LogFormat,
 }
@@ -583,7 +623,7 @@ impl Config {
             }
         };
         let agent_password_file = match &args.agent_password_file {
-            Some(path) if !path.is_absolute() => {
+            path if !path.is_absolute() => {
                 return Err(ConfigError::Invalid {
                     flag: "agent-password-file",
                     expected: "an absolute path on the agents",
@@ -685,6 +725,7 @@ impl Config {
             executor_mdm,
             executor_data,
             no_reboot: args.no_reboot,
+            volume_isolator: args.volume_isolator,
             log_level: args.log_level.clone(),
             log_format: args.log_format,
         })
@@ -746,11 +787,7 @@ impl fmt::Display for Config {
             self.effective_gateway().unwrap_or_else(|| "(the primary MDM agent)".to_owned())
         )?;
         writeln!(f, "password = {}", self.password)?;
-        writeln!(
-            f,
-            "agent-password-file = {}",
-            opt(&self.agent_password_file.as_ref().map(|p| p.display()))
-        )?;
+        writeln!(f, "agent-password-file = {}", self.agent_password_file.display())?;
         writeln!(f, "api-version = {}", self.api_version)?;
         match &self.bundles {
             BundleSource::Dir(dir) => writeln!(f, "bundle-dir = {}", dir.display())?,
@@ -762,6 +799,7 @@ impl fmt::Display for Config {
         writeln!(f, "executor-cpus-data = {}", self.executor_data.cpus)?;
         writeln!(f, "executor-mem-data = {}", self.executor_data.mem_mb)?;
         writeln!(f, "no-reboot = {}", self.no_reboot)?;
+        writeln!(f, "volume-isolator = {}", self.volume_isolator)?;
         writeln!(f, "log-level = {}", self.log_level)?;
         writeln!(f, "log-format = {}", self.log_format)
     }
@@ -1123,7 +1161,27 @@ mod tests {
         assert_eq!(config.executor_mdm, ExecutorResources { cpus: 1.5, mem_mb: 3072.0 });
         assert_eq!(config.executor_data, ExecutorResources { cpus: 0.5, mem_mb: 512.0 });
         assert!(!config.no_reboot);
+        assert_eq!(config.volume_isolator, VolumeIsolatorFlag::Auto);
         assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn volume_isolator_flag_names_each_choice_and_refuses_others() {
+        let fx = Fixture::new();
+        for (value, want) in [
+            ("dvdi", scaleio::step::VolumeIsolator::Dvdi),
+            ("docker-volume", scaleio::step::VolumeIsolator::DockerVolume),
+            ("auto", scaleio::step::VolumeIsolator::Auto),
+        ] {
+            let config =
+                fx.check(&[&MDMS[..], &["--volume-isolator", value]].concat(), &[]).unwrap();
+            assert_eq!(config.volume_isolator.to_step(), want);
+            assert!(config.to_string().contains(&format!("volume-isolator = {value}\n")));
+        }
+        let error =
+            fx.check(&[&MDMS[..], &["--volume-isolator", "docker"]].concat(), &[]).unwrap_err();
+        assert!(error.contains("invalid value 'docker' for '--volume-isolator"), "{error}");
+        assert!(error.contains("dvdi, docker-volume, auto"), "{error}");
     }
 
     #[test]

@@ -110,8 +110,6 @@ pub struct Wiring {
     pub tick: Duration,
     /// The store version the state was loaded at (`None`: nothing stored).
     pub store_version: Option<StoreVersion>,
-    /// The admin password for the executors' environment (never logged or stored).
-    pub executor_env: Vec<(String, scaleio::Secret)>,
 }
 
 fn now() -> Time {
@@ -134,25 +132,6 @@ fn api_refusal(r: Refusal) -> ApiRefusal {
     }
 }
 
-/// Adds the executor environment (secrets from the scheduler's own files or environment) to a
-/// launch, right before it is sent. The core never holds the values.
-fn with_executor_env(kind: CallKind, env: &[(String, scaleio::Secret)]) -> CallKind {
-    let CallKind::Accept(mut accept) = kind else { return kind };
-    for op in &mut accept.operations {
-        let Some(launch) = op.launch.as_mut() else { continue };
-        for task in &mut launch.task_infos {
-            let Some(cmd) = task.executor.as_mut().and_then(|e| e.command.as_mut()) else {
-                continue;
-            };
-            let vars = &mut cmd.environment.get_or_insert_with(Default::default).variables;
-            for (name, value) in env {
-                vars.push(mesos::v1::Variable::new(name.clone(), value.expose()));
-            }
-        }
-    }
-    CallKind::Accept(accept)
-}
-
 /// Sends calls in order on its own task.
 fn spawn_sender(handle: Handle) -> mpsc::UnboundedSender<CallKind> {
     let (tx, mut rx) = mpsc::unbounded_channel::<CallKind>();
@@ -173,7 +152,6 @@ struct Loop<S> {
     version: Option<StoreVersion>,
     facts: LoopFacts,
     view: watch::Sender<Arc<View>>,
-    env: Vec<(String, scaleio::Secret)>,
 }
 
 impl<S: StateStore> Loop<S> {
@@ -226,7 +204,7 @@ impl<S: StateStore> Loop<S> {
                     _ => {}
                 }
                 if let Some(kind) = d.call() {
-                    let _ = calls.send(with_executor_env(kind, &self.env));
+                    let _ = calls.send(kind);
                 }
             }
             if !internal {
@@ -259,7 +237,6 @@ pub async fn run<S: StateStore>(
             store_error: None,
         },
         view: wiring.view,
-        env: wiring.executor_env,
     };
     lp.publish();
     let mut conn = wiring.connection.clone();

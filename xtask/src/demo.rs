@@ -200,13 +200,16 @@ impl Demo {
             );
         }
         drop(gateway);
-        let leaks = find_secret(&work, &password, &[&password_file, &state_file])?;
+        let hits = find_secret(&work, &password, &[&password_file, &state_file])?;
+        let leaks =
+            audit_secret_hits(&work.join("mesos/hosts"), &work.join("mesos/record.jsonl"), &hits);
         if !leaks.is_empty() {
-            let list: Vec<String> = leaks.iter().map(|p| format!("  {}", p.display())).collect();
+            outcome?;
             anyhow::bail!(
-                "the ScaleIO password leaked into {} file(s) of this run:\n{}",
+                "the deployment completed, but the ScaleIO password leaked into {} place(s) of \
+                 this run:\n  {}",
                 leaks.len(),
-                list.join("\n")
+                leaks.join("\n  ")
             );
         }
         outcome
@@ -574,6 +577,37 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Judges the files that contain the password. A file on a simulated host (under `hosts`) may
+/// hold it when only its owner can read it (the REX-Ray config needs it, as on a real host);
+/// anything else is a leak, described for the report. `record` is the emulator's transcript of
+/// every Mesos call and event: the password there travelled through Mesos, where a real master
+/// shows it to anyone who reads `/master/state`.
+fn audit_secret_hits(hosts: &Path, record: &Path, hits: &[PathBuf]) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut leaks = Vec::new();
+    for path in hits {
+        let mode = std::fs::metadata(path).map_or(0o777, |m| m.permissions().mode() & 0o777);
+        if path == record {
+            leaks.push(format!(
+                "{}: it travelled in a Mesos call or event (e.g. an executor's environment), \
+                 visible in the master's /master/state; hint: send a reference, not the value",
+                path.display()
+            ));
+        } else if path.starts_with(hosts) {
+            if mode & 0o077 != 0 {
+                leaks.push(format!(
+                    "{}: a host file with mode {mode:o}, readable by group or others; hint: \
+                     write it 0600",
+                    path.display()
+                ));
+            }
+        } else {
+            leaks.push(format!("{}: an output of the run (mode {mode:o})", path.display()));
+        }
+    }
+    leaks
+}
+
 /// Every file under `dir` (except `allowed`) whose bytes contain `secret`.
 fn find_secret(dir: &Path, secret: &str, allowed: &[&Path]) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
@@ -719,6 +753,28 @@ mod tests {
             .collect();
         assert_eq!(os, ["ubuntu14", "rhel7", "ubuntu14", "rhel7", "ubuntu14"]);
         assert!(agents.iter().all(|a| a.cpus >= 1.5 && a.mem >= 3072.0));
+    }
+
+    #[test]
+    fn secret_hits_are_judged_by_place_and_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hosts = dir.path().join("mesos/hosts");
+        let record = dir.path().join("mesos/record.jsonl");
+        std::fs::create_dir_all(hosts.join("agent-1/etc/rexray")).expect("dirs");
+        let private = hosts.join("agent-1/etc/rexray/config.yml");
+        let public = hosts.join("agent-1/etc/profile");
+        let log = dir.path().join("logs/scheduler.log");
+        for (file, mode) in [(&private, 0o600), (&public, 0o644), (&record, 0o644)] {
+            std::fs::write(file, "x").expect("write");
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let hits = vec![private, public.clone(), record.clone(), log.clone()];
+        let leaks = audit_secret_hits(&hosts, &record, &hits);
+        assert_eq!(leaks.len(), 3, "{leaks:#?}");
+        assert!(leaks[0].starts_with(&format!("{}: a host file with mode 644", public.display())));
+        assert!(leaks[1].contains("travelled in a Mesos call or event"), "{}", leaks[1]);
+        assert!(leaks[2].starts_with(&format!("{}: an output of the run", log.display())));
     }
 
     #[test]

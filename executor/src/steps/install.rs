@@ -1,6 +1,7 @@
 //! Install steps: OS prerequisites (and the pinned Ubuntu 14.04 kernel), the ScaleIO packages from
 //! the bundle, REX-Ray (package, 0600 config, scini ordering, restart and check), DVDCLI and the
-//! dvdi isolator (module, agent flag files keeping Mesos' defaults, agent restart).
+//! volume isolator: the dvdi module or the native `docker/volume` isolator (agent flag files
+//! keeping Mesos' defaults and what is there, `containerizers`, agent restart).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use scaleio::render;
 use scaleio::step::{
     Component, EnvValue, InitSystem, InstallDvdcli, InstallIsolator, InstallPackages,
     InstallPrerequisites, InstallRexray, InstalledPackage, KernelPin, OsFamily, Outcome,
-    PackageAction, PackageOutcome, version_matches,
+    PackageAction, PackageOutcome, VolumeIsolator, version_matches,
 };
 
 use super::Ctx;
@@ -278,13 +279,75 @@ pub async fn dvdcli(ctx: &Ctx, step: &InstallDvdcli) -> Result<(bool, Outcome), 
     Ok((action != PackageAction::AlreadyPresent, Outcome::InstallDvdcli { version }))
 }
 
-/// `install_isolator`.
+/// `install_isolator`: the isolator the step names (`auto` resolved against the agent's Mesos
+/// version), the agent flag files keeping what is there, `containerizers` with `mesos` (and
+/// `docker` where Docker is installed), and an agent restart when anything changed.
 pub async fn isolator(ctx: &Ctx, step: &InstallIsolator) -> Result<(bool, Outcome), StepError> {
     let platform = ctx.platform()?;
-    match super::preflight::mesos_version(ctx).await {
+    let running = super::preflight::mesos_version(ctx).await;
+    let chosen = step.volume_isolator.resolve(running.as_deref()).map_err(|old| {
+        StepError::msg(format!(
+            "the native docker/volume isolator needs Mesos 1.0 or newer but this agent runs Mesos {old}\nhint: start the scheduler with --volume-isolator dvdi (or auto), or upgrade the agent"
+        ))
+    })?;
+    let (module_file, mut changed) = match chosen {
+        VolumeIsolator::DockerVolume => {
+            ctx.host.note(match &running {
+                Some(v) => {
+                    format!("agent runs Mesos {v}: the native docker/volume isolator, no module")
+                }
+                None => {
+                    "the agent's Mesos version is unknown; docker/volume as configured, no module"
+                        .to_owned()
+                }
+            });
+            let isolation = render::agent_isolation_flag_docker_volume(
+                ctx.host.read(render::AGENT_ISOLATION_FLAG)?.as_deref(),
+            );
+            let changed =
+                ctx.host.write_atomic(render::AGENT_ISOLATION_FLAG, isolation.as_bytes(), 0o644)?;
+            (String::new(), changed)
+        }
+        _ => dvdi_module(ctx, step, running.as_deref())?,
+    };
+    let docker = ctx.host.exists("/usr/bin/docker");
+    let containerizers = render::agent_containerizers_flag(
+        ctx.host.read(render::AGENT_CONTAINERIZERS_FLAG)?.as_deref(),
+        docker,
+    );
+    if !docker && !containerizers.split(',').any(|c| c.trim() == "docker") {
+        ctx.host.note("no /usr/bin/docker: the docker containerizer is not added");
+    }
+    changed |= ctx.host.write_atomic(
+        render::AGENT_CONTAINERIZERS_FLAG,
+        containerizers.as_bytes(),
+        0o644,
+    )?;
+    let agent_restarted = changed;
+    if agent_restarted {
+        ctx.restart_service(
+            platform.init,
+            &step.restart.service,
+            Duration::from_secs(step.restart.wait_seconds.into()),
+        )
+        .await?;
+    } else {
+        ctx.host.note("isolator and agent flags unchanged; the agent is not restarted");
+    }
+    Ok((changed, Outcome::InstallIsolator { module_file, agent_restarted }))
+}
+
+/// The dvdi `.so` (refused when built for another Mesos than the agent runs), its modules JSON,
+/// and the `isolation`/`modules` flags. Returns the module path and whether anything changed.
+fn dvdi_module(
+    ctx: &Ctx,
+    step: &InstallIsolator,
+    running: Option<&str>,
+) -> Result<(String, bool), StepError> {
+    match running {
         Some(running) if running != step.mesos_version => {
             return Err(StepError::msg(format!(
-                "the dvdi isolator {} is built for Mesos {} but this agent runs Mesos {running}; loading it would crash the agent\nhint: put a module built for Mesos {running} in the bundle",
+                "the dvdi isolator {} is built for Mesos {} but this agent runs Mesos {running}; loading it would crash the agent\nhint: put a module built for Mesos {running} in the bundle, or use the native isolator (--volume-isolator docker-volume or auto) on Mesos 1.0 or newer",
                 step.artifact, step.mesos_version
             )));
         }
@@ -297,32 +360,17 @@ pub async fn isolator(ctx: &Ctx, step: &InstallIsolator) -> Result<(bool, Outcom
     let so_path = format!("/usr/lib/{}", step.artifact);
     let mut changed = ctx.host.install_file(&file, &so_path, 0o644)?;
     let json = render::dvdi_modules_json(&so_path);
-    let mut flags_changed =
-        ctx.host.write_atomic(render::DVDI_MODULES_JSON, json.as_bytes(), 0o644)?;
+    changed |= ctx.host.write_atomic(render::DVDI_MODULES_JSON, json.as_bytes(), 0o644)?;
     let isolation =
         render::agent_isolation_flag(ctx.host.read(render::AGENT_ISOLATION_FLAG)?.as_deref());
-    flags_changed |=
-        ctx.host.write_atomic(render::AGENT_ISOLATION_FLAG, isolation.as_bytes(), 0o644)?;
+    changed |= ctx.host.write_atomic(render::AGENT_ISOLATION_FLAG, isolation.as_bytes(), 0o644)?;
     let modules = render::agent_modules_flag(
         ctx.host.read(render::AGENT_MODULES_FLAG)?.as_deref(),
         render::DVDI_MODULES_JSON,
     )
     .map_err(|e| StepError::msg(e.to_string()))?;
-    flags_changed |=
-        ctx.host.write_atomic(render::AGENT_MODULES_FLAG, modules.as_bytes(), 0o644)?;
-    changed |= flags_changed;
-    let agent_restarted = changed;
-    if agent_restarted {
-        ctx.restart_service(
-            platform.init,
-            &step.restart.service,
-            Duration::from_secs(step.restart.wait_seconds.into()),
-        )
-        .await?;
-    } else {
-        ctx.host.note("module and agent flags unchanged; the agent is not restarted");
-    }
-    Ok((changed, Outcome::InstallIsolator { module_file: so_path, agent_restarted }))
+    changed |= ctx.host.write_atomic(render::AGENT_MODULES_FLAG, modules.as_bytes(), 0o644)?;
+    Ok((so_path, changed))
 }
 
 #[cfg(test)]

@@ -57,9 +57,14 @@ pub struct Done {
 }
 
 impl Ctx {
-    /// Resolves a secret where it is used.
+    /// Resolves a secret where it is used. A file is the host's file: under the host root on a
+    /// simulated host, like every other file a step reads.
     pub fn secret(&self, r: &SecretRef) -> Result<Secret, StepError> {
-        Ok(r.resolve(|k| self.secret_env.get(k).cloned())?)
+        let on_host = match r {
+            SecretRef::File(path) => SecretRef::File(self.host.path(&path.to_string_lossy())),
+            other => other.clone(),
+        };
+        Ok(on_host.resolve(|k| self.secret_env.get(k).cloned())?)
     }
 
     /// The platform, or a clear error naming the OS.

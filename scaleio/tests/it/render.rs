@@ -196,3 +196,27 @@ fn gateway_properties_rewrite_is_idempotent() {
     "#]]
     .assert_eq(&missing);
 }
+
+#[test]
+fn docker_volume_isolation_keeps_defaults_and_what_is_there() {
+    expect!["posix/cpu,posix/mem,filesystem/linux,docker/volume\n"]
+        .assert_eq(&render::agent_isolation_flag_docker_volume(None));
+    let with_existing =
+        render::agent_isolation_flag_docker_volume(Some("cgroups/cpu,filesystem/linux\n"));
+    expect!["cgroups/cpu,filesystem/linux,docker/volume\n"].assert_eq(&with_existing);
+    assert_eq!(
+        render::agent_isolation_flag_docker_volume(Some(&with_existing)),
+        with_existing,
+        "idempotent"
+    );
+}
+
+#[test]
+fn containerizers_keep_what_is_there_and_add_docker_only_where_it_runs() {
+    expect!["mesos\n"].assert_eq(&render::agent_containerizers_flag(None, false));
+    expect!["docker,mesos\n"].assert_eq(&render::agent_containerizers_flag(None, true));
+    expect!["mesos,docker\n"].assert_eq(&render::agent_containerizers_flag(Some("mesos\n"), true));
+    let kept = render::agent_containerizers_flag(Some("docker\n"), false);
+    expect!["docker,mesos\n"].assert_eq(&kept);
+    assert_eq!(render::agent_containerizers_flag(Some(&kept), true), kept, "idempotent");
+}

@@ -340,6 +340,7 @@ pub fn render(action: &Action, ctx: &Context<'_>) -> Result<Rendered, String> {
                 version: a.version.clone(),
                 mesos_version,
                 restart: RestartService { service: "mesos-slave".into(), wait_seconds: 60 },
+                volume_isolator: s.volume_isolator,
             })
         }
         Action::Reboot => {

@@ -85,6 +85,8 @@ pub struct Settings {
     pub device_rules: DeviceRules,
     /// Kernel pinned on Ubuntu 14.04 nodes.
     pub ubuntu_kernel: Option<String>,
+    /// Which isolator the isolator step asks for (`--volume-isolator`).
+    pub volume_isolator: scaleio::step::VolumeIsolator,
 }
 
 /// The platform named by an agent's `os` attribute.
@@ -141,10 +143,7 @@ impl Settings {
             storage_pool: name("storage-pool", &config.storage_pool)?,
             gateway: config.effective_gateway(),
             admin_user: "admin".to_owned(),
-            password: match &config.agent_password_file {
-                Some(path) => SecretRef::File(path.clone()),
-                None => SecretRef::default(),
-            },
+            password: SecretRef::File(config.agent_password_file.clone()),
             executor_mdm: Resources {
                 cpus: config.executor_mdm.cpus,
                 mem_mb: config.executor_mdm.mem_mb,
@@ -154,6 +153,7 @@ impl Settings {
                 mem_mb: config.executor_data.mem_mb,
             },
             no_reboot: config.no_reboot,
+            volume_isolator: config.volume_isolator.to_step(),
             scheduler_host: config.hostname.clone(),
             role: config.role.clone(),
             executor_uri,
@@ -190,6 +190,7 @@ impl Settings {
             launch_timeout_secs: 120,
             device_rules: DeviceRules::default(),
             ubuntu_kernel: Some("4.4.0-38-generic".to_owned()),
+            volume_isolator: scaleio::step::VolumeIsolator::Auto,
         }
     }
 

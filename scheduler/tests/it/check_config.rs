@@ -49,6 +49,7 @@ fn environment_configures_everything_and_secrets_never_print() {
             ("SCALEIO_EXECUTOR_BINARY", "scaleio-executor"),
             ("SCALEIO_NO_REBOOT", "true"),
             ("SCALEIO_LOG_FORMAT", "json"),
+            ("SCALEIO_VOLUME_ISOLATOR", "docker-volume"),
         ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -62,6 +63,7 @@ fn environment_configures_everything_and_secrets_never_print() {
         "password = ***",
         "no-reboot = true",
         "log-format = json",
+        "volume-isolator = docker-volume",
     ] {
         assert!(run.stdout.lines().any(|l| l == line), "missing `{line}` in:\n{}", run.stdout);
     }

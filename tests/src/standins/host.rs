@@ -1,4 +1,4 @@
-//! Host tool stand-ins for a simulated host (`uname`, `lsblk`, `systemctl`, `service`, `reboot`,
+//! Host tool stand-ins for a simulated host (`uname`, `mesos-agent`/`mesos-slave --version`, `lsblk`, `systemctl`, `service`, `reboot`,
 //! `shutdown`, `apt-get`, `apt-mark`, `update-grub`, `yum`, and the SDC's `drv_cfg`): one multi-call binary dispatching on its invocation name. Each
 //! appends its argv (one JSON array per line) to [`ARGV_LOG`] under the host root.
 //!
@@ -62,6 +62,7 @@ pub fn run(argv: &[String], root: &Path) -> ToolOutput {
     let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     match name.as_str() {
         "uname" => uname(root, &args),
+        "mesos-agent" | "mesos-slave" => mesos_version(root, &name, &args),
         "lsblk" => lsblk(root, &args),
         "systemctl" => systemctl(root, &args),
         "service" => service(root, &args),
@@ -430,7 +431,25 @@ pub const TOOL_NAMES: &[&str] = &[
     "update-grub",
     "yum",
     "drv_cfg",
+    "mesos-agent",
+    "mesos-slave",
 ];
+
+/// Where a simulated host keeps the version of its Mesos agent (absent: no Mesos binary).
+pub const MESOS_VERSION_FILE: &str = "etc/standin/mesos-version";
+
+/// `mesos-agent --version` / `mesos-slave --version`: `mesos <version>` as the real binaries
+/// print it, from [`MESOS_VERSION_FILE`]; without that file the host has no such binary and the
+/// answer is a shell's "command not found" (127).
+fn mesos_version(root: &Path, name: &str, args: &[&str]) -> ToolOutput {
+    let Some(version) = read_trim(root.join(MESOS_VERSION_FILE)) else {
+        return fail(127, format!("{name}: command not found\n"));
+    };
+    match args {
+        ["--version"] => out(format!("mesos {version}\n")),
+        _ => fail(1, format!("{name} stand-in: only `--version` is simulated\n")),
+    }
+}
 
 /// Makes `bin_dir` a directory to put first on a simulated host's `PATH`: a symlink per tool name
 /// to the `host-tools` binary, and `scli` to the `scli` stand-in. Existing links are replaced.
@@ -449,7 +468,17 @@ pub fn install_tools(bin_dir: &Path, host_tools: &Path, scli: &Path) -> std::io:
     Ok(())
 }
 
-/// Lays out a fresh simulated host: hostname, running kernel, a boot id, an empty dpkg database
+/// `/proc/net/fib_trie` of a host with the loopback interface and `ip` (both routing tables, as
+/// the kernel prints them; preflight reads the local addresses from it).
+pub fn fib_trie(ip: &str) -> String {
+    let table = format!(
+        "  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 127.0.0.0/8 2 0 2\n        +-- 127.0.0.0/31 1 0 0\n           |-- 127.0.0.0\n              /8 host LOCAL\n           |-- 127.0.0.1\n              /32 host LOCAL\n        |-- 127.255.255.255\n           /32 link BROADCAST\n     |-- {ip}\n        /32 host LOCAL\n"
+    );
+    format!("Main:\n{table}Local:\n{table}")
+}
+
+/// Lays out a fresh simulated host: hostname, running kernel, a boot id, its address in
+/// `proc/net/fib_trie`, an empty dpkg database
 /// (`var/lib/dpkg/{status,available,info,updates}`, as the real `dpkg --root` needs), and
 /// registers its IP in the cluster model at `state`.
 pub fn prepare_host(
@@ -465,6 +494,8 @@ pub fn prepare_host(
     let dir = root.join("proc/sys/kernel/random");
     fs::create_dir_all(&dir)?;
     fs::write(dir.join("boot_id"), format!("{}\n", uuid::Uuid::new_v4()))?;
+    fs::create_dir_all(root.join("proc/net"))?;
+    fs::write(root.join("proc/net/fib_trie"), fib_trie(ip))?;
     let dpkg = root.join("var/lib/dpkg");
     fs::create_dir_all(dpkg.join("info"))?;
     fs::create_dir_all(dpkg.join("updates"))?;

@@ -17,6 +17,7 @@ use scaleio::step::{
     Check, ComponentSettings, ConfigureSdc, InstallDvdcli, InstallIsolator, InstallPackages,
     InstallPrerequisites, InstallRexray, KernelPin, Outcome, PackageInstall, Preflight, Reboot,
     RestartService, ResultEnvelope, RexraySettings, Step, StepEnvelope, SystemSelector, Verify,
+    VolumeIsolator,
 };
 use scaleio::topology::PoolRef;
 use scaleio::{ObjectName, SecretRef};
@@ -267,6 +268,7 @@ async fn a_data_node_is_provisioned_through_a_reboot() {
                 version: "0.4.6".into(),
                 mesos_version: "1.0.1".into(),
                 restart: RestartService { service: "mesos-slave".into(), wait_seconds: 10 },
+                volume_isolator: VolumeIsolator::Dvdi,
             }),
         ),
         (

@@ -10,6 +10,7 @@ use scaleio::step::{
     DeviceAssignment, InstallDvdcli, InstallIsolator, InstallPackages, InstallPrerequisites,
     InstallRexray, KernelPin, MdmLogin, Outcome, PackageInstall, Preflight, Reboot, RenameSystem,
     RestartService, RexraySettings, Step, SwitchClusterMode, SystemSelector, Verify,
+    VolumeIsolator,
 };
 use scaleio::topology::{MdmRole, PoolRef};
 use scaleio::{DevicePath, ObjectName, SecretRef};
@@ -206,6 +207,7 @@ fn plan(os: Os) -> Vec<(&'static str, Step)> {
             version: "0.4.6".into(),
             mesos_version: "1.0.1".into(),
             restart: service("mesos-slave"),
+            volume_isolator: VolumeIsolator::Dvdi,
         }),
     ));
     steps.push((
@@ -441,6 +443,26 @@ async fn failures_say_what_to_do() {
     std::fs::create_dir_all(root.join("opt/emc/scaleio/lia")).expect("lia");
     let e = executor::steps::run(&ctx, &step).await.expect_err("no secret");
     assert!(e.message.contains("`SCALEIO_ADMIN_PASSWORD` is not set"), "{}", e.message);
+
+    // A password file is the host's file: read under the simulated host's root, never the
+    // machine's own /etc.
+    let file_login =
+        MdmLogin { password: SecretRef::File("/etc/scaleio/admin-password".into()), ..login() };
+    let step = Step::ConfigureLia(ConfigureLia { login: file_login });
+    let e = executor::steps::run(&ctx, &step).await.expect_err("no password file yet");
+    let expected = root.join("etc/scaleio/admin-password");
+    assert!(e.message.contains(&expected.display().to_string()), "{}", e.message);
+    std::fs::create_dir_all(root.join("etc/scaleio")).expect("etc/scaleio");
+    std::fs::write(&expected, format!("{PASSWORD}\n")).expect("password file");
+    // With the file there the step gets as far as logging in (no MDM runs on this host), the
+    // password it read shown as `***`.
+    let e = executor::steps::run(&ctx, &step).await.expect_err("no MDM to log in to");
+    assert!(
+        e.message.starts_with("`scli --login --username admin --password ***` failed"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains(PASSWORD));
 }
 
 #[tokio::test]
@@ -554,4 +576,20 @@ async fn an_interrupted_cluster_creation_resumes() {
     .assert_eq(&transcript);
     let (r, transcript) = sim.step("h1", step).await;
     assert!(!r.expect("done").changed, "{transcript}");
+}
+
+#[tokio::test]
+async fn preflight_reports_each_simulated_hosts_own_address() {
+    let sim = Sim::new(Os::Rhel7);
+    for (h, ip) in &IPS[..2] {
+        sim.add_host(h, ip);
+    }
+    for (h, ip) in &IPS[..2] {
+        let (r, transcript) = sim.step(h, Step::Preflight(Preflight::default())).await;
+        let r = r.unwrap_or_else(|f| panic!("{h}: {}\n{transcript}", f.message));
+        let Outcome::Preflight(facts) = r.outcome else { panic!("outcome") };
+        assert_eq!(facts.ips, [*ip], "{h} reports its own address, not this machine's");
+        assert_eq!(facts.hostname, *h);
+        assert!(!transcript.contains("hostname -I"), "{transcript}");
+    }
 }

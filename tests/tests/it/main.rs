@@ -15,6 +15,7 @@ mod emulator_wire;
 mod executor_binary;
 mod executor_emulator;
 mod executor_fixtures;
+mod executor_isolator;
 mod executor_packages;
 mod executor_steps;
 mod executor_support;

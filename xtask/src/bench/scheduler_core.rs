@@ -135,11 +135,12 @@ fn figures(reports: &[ChildReport]) -> Vec<Figure> {
             baseline: "-".into(),
             ratio: None,
         });
+        // An incomplete run only says the plan needs more rounds than it got.
         out.push(Figure {
-            name: format!("core.rounds ({n})"),
-            ours: r.rounds.to_string(),
+            name: format!("core.rounds ({n}){done}"),
+            ours: if r.complete { r.rounds.to_string() } else { format!(">{}", r.rounds) },
             baseline: r.critical_path.to_string(),
-            ratio: Some(r.rounds as f64 / r.critical_path.max(1) as f64),
+            ratio: r.complete.then(|| r.rounds as f64 / r.critical_path.max(1) as f64),
         });
         out.push(Figure {
             name: format!("core.max_round_cpu ({n})"),
