@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::secret::{Secret, SecretError, SecretRef};
+use crate::secret::Secret;
 use crate::step::{GatewayTls, ObjectOutcome};
 
 /// API version sent in `Accept` and `Content-Type` (the 2.0.1 gateway refuses `2.0.1`).
@@ -38,21 +38,16 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// The client configuration a [`ClusterAccess::Gateway`](crate::step::ClusterAccess) step
-    /// asks for, with the password resolved (`env` as in [`SecretRef::resolve`]).
-    pub fn from_step(
-        endpoint: &str,
-        username: &str,
-        password: &SecretRef,
-        tls: &GatewayTls,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, SecretError> {
-        Ok(Self {
+    /// asks for. The caller resolves the step's [`SecretRef`](crate::SecretRef) where it runs (an
+    /// executor reads a password file on its host), so the value arrives here already resolved.
+    pub fn from_step(endpoint: &str, username: &str, password: Secret, tls: &GatewayTls) -> Self {
+        Self {
             endpoint: endpoint.to_owned(),
             username: username.to_owned(),
-            password: password.resolve(env)?,
+            password,
             tls: tls.clone(),
             timeout: Duration::from_secs(30),
-        })
+        }
     }
 }
 

@@ -132,6 +132,12 @@ pub async fn serve<S: StateStore>(
         format!("cannot listen on {addr}\nhint: pick a free port with --rest-port (Marathon passes $PORT0)")
     })?;
     tracing::info!(url = %config.advertised_base(), "HTTP API and artifacts listening");
+    if config.gateway_tls == scaleio::step::GatewayTls::Insecure {
+        tracing::warn!(
+            "--gateway-insecure: executors will not verify the ScaleIO gateway's certificate, so \
+             anyone on the path can read the admin password; pass --gateway-ca-file instead"
+        );
+    }
     let (view_tx, view_rx) = watch::channel(Arc::new(View::default()));
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let mut files = BTreeMap::new();

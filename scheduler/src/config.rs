@@ -50,6 +50,8 @@ pub mod env {
     /// The ScaleIO admin password itself (when no password file is given).
     pub const PASSWORD: &str = "SCALEIO_PASSWORD";
     pub const API_VERSION: &str = "SCALEIO_API_VERSION";
+    pub const GATEWAY_CA_FILE: &str = "SCALEIO_GATEWAY_CA_FILE";
+    pub const GATEWAY_INSECURE: &str = "SCALEIO_GATEWAY_INSECURE";
     pub const BUNDLE_DIR: &str = "SCALEIO_BUNDLE_DIR";
     pub const BUNDLE_URI: &str = "SCALEIO_BUNDLE_URI";
     pub const EXECUTOR_BINARY: &str = "SCALEIO_EXECUTOR_BINARY";
@@ -282,6 +284,16 @@ pub struct Args {
     #[arg(long, env = env::AGENT_PASSWORD_FILE, value_name = "PATH", default_value = DEFAULT_AGENT_PASSWORD_FILE, help_heading = "ScaleIO")]
     pub agent_password_file: PathBuf,
 
+    /// Absolute path, on every agent, of the PEM file with the CA that signed the ScaleIO
+    /// gateway's certificate (the gateway installs a self-signed one). Default: the system roots.
+    #[arg(long, env = env::GATEWAY_CA_FILE, value_name = "PATH", help_heading = "ScaleIO")]
+    pub gateway_ca_file: Option<PathBuf>,
+
+    /// Do not verify the ScaleIO gateway's TLS certificate. Anyone on the path can then read the
+    /// admin password; logged as a warning at start. Prefer --gateway-ca-file.
+    #[arg(long, env = env::GATEWAY_INSECURE, help_heading = "ScaleIO")]
+    pub gateway_insecure: bool,
+
     /// Gateway REST API version (`major.minor`; the 2.0.1 gateway rejects `2.0.1`).
     #[arg(long, env = env::API_VERSION, default_value = "2.0", value_name = "VERSION", help_heading = "ScaleIO")]
     pub api_version: String,
@@ -405,6 +417,8 @@ pub struct Config {
     pub password: Secret,
     /// Where executors read the password on the agents, if not from their environment.
     pub agent_password_file: PathBuf,
+    /// How executors trust the gateway's certificate (`--gateway-ca-file`, `--gateway-insecure`).
+    pub gateway_tls: scaleio::step::GatewayTls,
     pub api_version: String,
     pub bundles: BundleSource,
     pub executor_binary: PathBuf,
@@ -633,6 +647,27 @@ impl Config {
             }
             other => other.clone(),
         };
+        let gateway_tls = match (&args.gateway_ca_file, args.gateway_insecure) {
+            (Some(_), true) => {
+                return Err(ConfigError::Conflict {
+                    flag: "gateway-insecure",
+                    reason: "with --gateway-ca-file (verify with the CA, or not at all)".to_owned(),
+                });
+            }
+            (Some(path), false) if !path.is_absolute() => {
+                return Err(ConfigError::Invalid {
+                    flag: "gateway-ca-file",
+                    expected: "an absolute path on the agents",
+                    found: path.display().to_string(),
+                    hint: Some("executors run in their sandbox; give the full path, e.g. /etc/scaleio/gateway-ca.pem".to_owned()),
+                });
+            }
+            (Some(path), false) => {
+                scaleio::step::GatewayTls::CaFile { path: path.display().to_string() }
+            }
+            (None, true) => scaleio::step::GatewayTls::Insecure,
+            (None, false) => scaleio::step::GatewayTls::System,
+        };
         let api_version = parse_api_version(&args.api_version)?;
 
         let bundles = match (&args.bundle_dir, &args.bundle_uri) {
@@ -719,6 +754,7 @@ impl Config {
             gateway,
             password,
             agent_password_file,
+            gateway_tls,
             api_version,
             bundles,
             executor_binary,
@@ -788,6 +824,13 @@ impl fmt::Display for Config {
         )?;
         writeln!(f, "password = {}", self.password)?;
         writeln!(f, "agent-password-file = {}", self.agent_password_file.display())?;
+        match &self.gateway_tls {
+            scaleio::step::GatewayTls::System => writeln!(f, "gateway-tls = system roots")?,
+            scaleio::step::GatewayTls::CaFile { path } => writeln!(f, "gateway-tls = CA {path}")?,
+            scaleio::step::GatewayTls::Insecure => {
+                writeln!(f, "gateway-tls = NOT VERIFIED (--gateway-insecure)")?
+            }
+        }
         writeln!(f, "api-version = {}", self.api_version)?;
         match &self.bundles {
             BundleSource::Dir(dir) => writeln!(f, "bundle-dir = {}", dir.display())?,

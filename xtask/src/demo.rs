@@ -274,6 +274,22 @@ impl Demo {
             "the Mesos emulator did not start; `cargo xtask demo` needs a working `mini-mesos`",
         )?;
         eprintln!("demo: Mesos master (emulated) at {master}");
+        // As the CloudFormation stacks do on real hosts, every host carries the admin password in
+        // a root-only file where the executors read it (the scheduler's --agent-password-file
+        // default), so it never travels through Mesos.
+        let password = std::fs::read_to_string(password_file)
+            .with_context(|| format!("cannot read {}", password_file.display()))?;
+        let hosts = mesos_work.join("hosts");
+        for host in std::fs::read_dir(&hosts)
+            .with_context(|| format!("cannot list the simulated hosts in {}", hosts.display()))?
+        {
+            let dir = host?.path().join("etc/scaleio");
+            std::fs::create_dir_all(&dir)?;
+            write_private(&dir.join("admin-password"), &password)?;
+            // The gateway's CA, which executors verify its certificate with (--gateway-ca-file).
+            std::fs::copy(gateway_ca, dir.join("gateway-ca.pem"))
+                .with_context(|| format!("cannot copy the gateway CA into {}", dir.display()))?;
+        }
 
         let port = match self.port {
             Some(p) => p,
@@ -300,6 +316,8 @@ impl Demo {
             gateway,
             "--password-file",
             &password_file.display().to_string(),
+            "--gateway-ca-file",
+            "/etc/scaleio/gateway-ca.pem",
         ]
         .iter()
         .map(|s| (*s).to_owned())

@@ -7,8 +7,8 @@ use scaleio::gateway::{Gateway, GatewayConfig, GatewayError};
 use scaleio::scli::{self, ScliDone};
 use scaleio::step::{
     AddDevice, AddProtectionDomain, AddSds, AddStandbyMdm, AddStoragePool, ClusterAccess,
-    ClusterFacts, ConfigureLia, CreateMdmCluster, MdmLogin, ObjectOutcome, Outcome, RenameSystem,
-    SwitchClusterMode,
+    ClusterFacts, ConfigureLia, CreateMdmCluster, GatewayTls, MdmLogin, ObjectOutcome, Outcome,
+    RenameSystem, SwitchClusterMode,
 };
 use scaleio::{DevicePath, ObjectName, Secret};
 
@@ -161,9 +161,14 @@ async fn gateway(
     let ClusterAccess::Gateway { endpoint, username, password, tls } = access else {
         return Ok(None);
     };
-    let config = GatewayConfig::from_step(endpoint, username, password, tls, |k| {
-        ctx.secret_env.get(k).cloned()
-    })?;
+    // A CA file is the host's file, like the password file.
+    let tls = match tls {
+        GatewayTls::CaFile { path } => {
+            GatewayTls::CaFile { path: ctx.host.path(path).display().to_string() }
+        }
+        other => other.clone(),
+    };
+    let config = GatewayConfig::from_step(endpoint, username, ctx.secret(password)?, &tls);
     let gw = Gateway::new(config).map_err(gw_err(endpoint))?;
     gw.login().await.map_err(gw_err(endpoint))?;
     let system = gw.find_system(None, None).await.map_err(gw_err(endpoint))?;

@@ -7,10 +7,9 @@ use scaleio::ObjectName;
 use scaleio::step::{
     AddProtectionDomain, AddSds, AddStandbyMdm, AddStoragePool, Check, ClusterAccess, Component,
     ComponentSettings, ConfigureGateway, ConfigureLia, ConfigureSdc, CreateMdmCluster,
-    DeviceAssignment, GatewayTls, InstallDvdcli, InstallIsolator, InstallPackages,
-    InstallPrerequisites, InstallRexray, KernelPin, MdmLogin, OsFamily, PackageInstall, Preflight,
-    Reboot, RenameSystem, RestartService, RexraySettings, Step, SwitchClusterMode, SystemSelector,
-    Verify,
+    DeviceAssignment, InstallDvdcli, InstallIsolator, InstallPackages, InstallPrerequisites,
+    InstallRexray, KernelPin, MdmLogin, OsFamily, PackageInstall, Preflight, Reboot, RenameSystem,
+    RestartService, RexraySettings, Step, SwitchClusterMode, SystemSelector, Verify,
 };
 use scaleio::topology::{Persona, PoolRef};
 
@@ -119,8 +118,7 @@ impl Context<'_> {
             endpoint: format!("https://{}", self.gateway_host()?),
             username: self.settings.admin_user.clone(),
             password: self.settings.password.clone(),
-            // The ScaleIO gateway serves a self-signed certificate and there is no CA flag yet.
-            tls: GatewayTls::Insecure,
+            tls: self.settings.gateway_tls.clone(),
         })
     }
 

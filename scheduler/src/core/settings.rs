@@ -87,6 +87,8 @@ pub struct Settings {
     pub ubuntu_kernel: Option<String>,
     /// Which isolator the isolator step asks for (`--volume-isolator`).
     pub volume_isolator: scaleio::step::VolumeIsolator,
+    /// How executors trust the gateway (`--gateway-ca-file`, `--gateway-insecure`).
+    pub gateway_tls: scaleio::step::GatewayTls,
 }
 
 /// The platform named by an agent's `os` attribute.
@@ -154,6 +156,7 @@ impl Settings {
             },
             no_reboot: config.no_reboot,
             volume_isolator: config.volume_isolator.to_step(),
+            gateway_tls: config.gateway_tls.clone(),
             scheduler_host: config.hostname.clone(),
             role: config.role.clone(),
             executor_uri,
@@ -191,6 +194,7 @@ impl Settings {
             device_rules: DeviceRules::default(),
             ubuntu_kernel: Some("4.4.0-38-generic".to_owned()),
             volume_isolator: scaleio::step::VolumeIsolator::Auto,
+            gateway_tls: scaleio::step::GatewayTls::System,
         }
     }
 

@@ -154,3 +154,52 @@ fn the_agent_password_file_must_be_an_absolute_path_and_is_shown() {
         good.stdout
     );
 }
+
+#[test]
+fn the_gateway_is_verified_unless_an_explicit_flag_says_otherwise() {
+    let dir = fixture();
+    let base = [
+        "--check-config",
+        "--password-file",
+        "password",
+        "--bundle-dir",
+        "bundles",
+        "--executor-binary",
+        "scaleio-executor",
+        "--mode",
+        "full",
+    ];
+    let default = run(dir.path(), &base, &[]);
+    assert_eq!(default.code, Some(0), "{}", default.stderr);
+    assert!(default.stdout.contains("gateway-tls = system roots\n"), "{}", default.stdout);
+
+    let ca = run(dir.path(), &base, &[("SCALEIO_GATEWAY_CA_FILE", "/etc/scaleio/gateway-ca.pem")]);
+    assert_eq!(ca.code, Some(0), "{}", ca.stderr);
+    assert!(ca.stdout.contains("gateway-tls = CA /etc/scaleio/gateway-ca.pem\n"), "{}", ca.stdout);
+
+    let mut args = base.to_vec();
+    args.push("--gateway-insecure");
+    let insecure = run(dir.path(), &args, &[]);
+    assert_eq!(insecure.code, Some(0), "{}", insecure.stderr);
+    assert!(
+        insecure.stdout.contains("gateway-tls = NOT VERIFIED (--gateway-insecure)\n"),
+        "{}",
+        insecure.stdout
+    );
+
+    args.extend(["--gateway-ca-file", "/etc/scaleio/gateway-ca.pem"]);
+    let both = run(dir.path(), &args, &[]);
+    assert_eq!(both.code, Some(2), "{}", both.stdout);
+    assert!(both.stderr.contains("--gateway-insecure"), "{}", both.stderr);
+
+    let mut relative = base.to_vec();
+    relative.extend(["--gateway-ca-file", "ca.pem"]);
+    let bad = run(dir.path(), &relative, &[]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stdout);
+    assert!(
+        bad.stderr
+            .contains("--gateway-ca-file: expected an absolute path on the agents, found `ca.pem`"),
+        "{}",
+        bad.stderr
+    );
+}

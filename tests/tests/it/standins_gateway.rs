@@ -120,15 +120,11 @@ async fn provisioning_objects_through_the_gateway() {
 #[tokio::test]
 async fn expired_token_means_one_relogin() {
     let (_c, gw) = setup().await;
-    // Built as the executor does from a `ClusterAccess::Gateway` step: password by reference.
-    let config = GatewayConfig::from_step(
-        &gw.endpoint(),
-        "admin",
-        &scaleio::SecretRef::Env("PW".into()),
-        &trusted(&gw),
-        |k| (k == "PW").then(|| PASSWORD.to_owned()),
-    )
-    .expect("secret resolves");
+    // Built as the executor does from a `ClusterAccess::Gateway` step, the password resolved.
+    let password = scaleio::SecretRef::Env("PW".into())
+        .resolve(|k| (k == "PW").then(|| PASSWORD.to_owned()))
+        .expect("secret resolves");
+    let config = GatewayConfig::from_step(&gw.endpoint(), "admin", password, &trusted(&gw));
     assert!(!format!("{config:?}").contains(PASSWORD), "the password never prints");
     let api = Gateway::new(config).expect("client");
     api.systems().await.expect("systems");
