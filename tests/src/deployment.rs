@@ -257,6 +257,17 @@ impl Deployment {
             ..EmulatorConfig::default()
         };
         let emulator = Emulator::start(config).await.context("cannot start the emulator")?;
+        // As on real agents, every host carries the admin password in a root-only file where
+        // executors read it (the scheduler's --agent-password-file default), and the gateway's
+        // CA they verify its certificate with (--gateway-ca-file).
+        for (host, _) in &spec.agents {
+            let etc =
+                crate::emulator::simhost::root_of(emulator.work_dir(), host).join("etc/scaleio");
+            std::fs::create_dir_all(&etc)?;
+            write_private(&etc.join("admin-password"), &password)?;
+            std::fs::copy(gateway.ca_file(), etc.join("gateway-ca.pem"))
+                .with_context(|| format!("cannot copy the gateway CA into {}", etc.display()))?;
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -338,6 +349,8 @@ impl Deployment {
             self.gateway.endpoint().trim_start_matches("https://"),
             "--password-file",
             &self.password_file.display().to_string(),
+            "--gateway-ca-file",
+            "/etc/scaleio/gateway-ca.pem",
             "--failover-timeout",
             "3600",
             "--log-level",
@@ -574,9 +587,10 @@ impl Deployment {
     }
 
     /// Files under the deployment's directory that hold the password but may not: every file
-    /// except the password file and each host's `/etc/rexray/config.yml` (those two too if a
-    /// group or other read bit is set), the stand-ins' model (the MDM's own store, test
-    /// infrastructure) and the emulator's wire record, which [`Deployment::record_leaks`] checks.
+    /// except the password file, each host's `/etc/scaleio/admin-password` and
+    /// `/etc/rexray/config.yml` — those too if a group or other read bit is set — and the
+    /// stand-ins' model (the MDM's own store, test infrastructure). The emulator's wire record
+    /// is a leak like any other file: the password never travels through Mesos.
     pub fn secret_leaks(&self) -> Vec<String> {
         use std::os::unix::fs::PermissionsExt as _;
         let needle = self.password.as_bytes();
@@ -598,10 +612,12 @@ impl Deployment {
                 if !bytes.windows(needle.len()).any(|w| w == needle) {
                     continue;
                 }
-                if path == self.standin_state || path == self.record {
+                if path == self.standin_state {
                     continue;
                 }
-                let allowed = path == self.password_file || path.ends_with("etc/rexray/config.yml");
+                let allowed = path == self.password_file
+                    || path.ends_with("etc/scaleio/admin-password")
+                    || path.ends_with("etc/rexray/config.yml");
                 let mode = meta.permissions().mode() & 0o777;
                 if !allowed || mode & 0o044 != 0 {
                     found.push(format!("{} (mode {mode:o})", path.display()));
@@ -614,26 +630,11 @@ impl Deployment {
 }
 
 impl Deployment {
-    /// Record lines (calls and events of both APIs) holding the password, except where the
-    /// design puts it: the `SCALEIO_ADMIN_PASSWORD` variable of the executor's `ExecutorInfo`
-    /// environment (in the scheduler's LAUNCH and the agent's SUBSCRIBED/LAUNCH events; the
-    /// Mesos master and agent see it too). Each leak is named by its API, direction and type.
+    /// Record lines (calls and events of both APIs) holding the password, named by API,
+    /// direction and type: there must be none, the password never travels through Mesos.
     pub fn record_leaks(&self) -> anyhow::Result<Vec<String>> {
-        fn redact(v: &mut Value) {
-            match v {
-                Value::Object(map) => {
-                    if map.get("name").and_then(Value::as_str) == Some("SCALEIO_ADMIN_PASSWORD") {
-                        map.insert("value".into(), Value::String("(redacted)".into()));
-                    }
-                    map.values_mut().for_each(redact);
-                }
-                Value::Array(items) => items.iter_mut().for_each(redact),
-                _ => {}
-            }
-        }
         let mut leaks = Vec::new();
-        for mut r in self.record()? {
-            redact(&mut r);
+        for r in self.record()? {
             if r.to_string().contains(&self.password) {
                 leaks.push(format!("{} {} {}", r["api"], r["dir"], r["body"]["type"]));
             }

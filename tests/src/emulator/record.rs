@@ -27,9 +27,18 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Creates (truncates) `path`.
+    /// Creates (truncates) `path`, readable by its owner only: the bodies carry what the
+    /// frameworks send, secrets in executor environments included.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Self { file: Mutex::new(std::fs::File::create(path)?) })
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(Self { file: Mutex::new(file) })
     }
 
     /// Records `body` (JSON bytes as sent or received; non-JSON bodies are kept as a string).
