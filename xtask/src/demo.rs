@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use packaging::catalog::Platform;
+use testkit::deployment::{EXISTING_MDMS, seed_existing_cluster};
 use xshell::{Shell, cmd};
 
 use self::supervise::Supervised;
@@ -473,50 +474,6 @@ fn agents_json(n: u32) -> String {
         })
         .collect();
     serde_json::to_string_pretty(&agents).expect("the agents list serialises")
-}
-
-/// MDM addresses of the cluster that pre-configured mode joins (outside the emulated agents).
-const EXISTING_MDMS: [&str; 3] = ["127.0.10.1", "127.0.10.2", "127.0.10.3"];
-
-/// For pre-configured mode: a ScaleIO cluster that already exists before the framework starts,
-/// in the stand-ins' model — three MDMs at [`EXISTING_MDMS`], the admin password set to
-/// `password`, and the scheduler's default protection domain and storage pool (`default`).
-fn seed_existing_cluster(state_file: &Path, password: &str) -> anyhow::Result<()> {
-    use testkit::standins::model::{Mdm, Model, Pd, Pool, System};
-    Model::update(state_file, |m| {
-        let mut mdm = |ip: &str, role: &str, name: &str| Mdm {
-            id: m.new_id(),
-            name: name.to_owned(),
-            ip: ip.to_owned(),
-            management_ip: None,
-            role: role.to_owned(),
-        };
-        let [primary, secondary, tiebreaker] = EXISTING_MDMS;
-        let master = mdm(primary, "manager", "mdm-1");
-        let slave = mdm(secondary, "manager", "mdm-2");
-        let tb = mdm(tiebreaker, "tb", "tb-1");
-        let pd = Pd { id: m.new_id(), name: "default".to_owned() };
-        let pool = Pool { id: m.new_id(), name: "default".to_owned(), pd_id: pd.id.clone() };
-        m.system = Some(System {
-            id: m.new_id(),
-            install_id: m.new_id(),
-            name: Some("scaleio".to_owned()),
-            mode: "3_node".to_owned(),
-            password: password.to_owned(),
-            password_changed: true,
-            master,
-            slaves: vec![slave],
-            tiebreakers: vec![tb],
-            standbys: Vec::new(),
-            pds: vec![pd],
-            pools: vec![pool],
-            sds: Vec::new(),
-            devices: Vec::new(),
-            sdcs: Vec::new(),
-            volumes: Vec::new(),
-        });
-    })
-    .with_context(|| format!("cannot seed the existing cluster in {}", state_file.display()))
 }
 
 /// The built binaries the demo needs.
