@@ -16,13 +16,14 @@
 mod supervise;
 mod watch;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use packaging::catalog::Platform;
-use testkit::deployment::{EXISTING_MDMS, seed_existing_cluster};
+use testkit::deployment::{
+    EXISTING_MDMS, free_port, new_password, seed_existing_cluster, write_private,
+};
 use xshell::{Shell, cmd};
 
 use self::supervise::Supervised;
@@ -520,36 +521,6 @@ fn prepare_work_dir(work: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&secrets)?;
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))?;
     Ok(())
-}
-
-/// A fresh random password (hex of 16 bytes from the kernel's CSPRNG).
-fn new_password() -> anyhow::Result<String> {
-    use std::io::Read as _;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Writes `text` to `path` readable by the owner only (created 0600, never world-readable).
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
-}
-
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Judges the files that contain the password. A file on a simulated host (under `hosts`) may
