@@ -146,30 +146,19 @@ pub enum PlanStatus {
 }
 
 impl PlanStatus {
-    /// The status of a phase made of steps with these statuses.
+    /// The status of a phase made of steps with these statuses: a step that is neither pending,
+    /// complete nor in error counts as in progress, then the phase rule of [`Self::of_phases`].
     pub fn of_steps<'a>(steps: impl IntoIterator<Item = &'a StepStatus>) -> PlanStatus {
-        let mut any = false;
-        let mut all_complete = true;
-        let mut all_pending = true;
-        for status in steps {
-            any = true;
-            match status {
-                StepStatus::Error => return PlanStatus::Error,
-                StepStatus::Complete => all_pending = false,
-                StepStatus::Pending => all_complete = false,
-                _ => {
-                    all_complete = false;
-                    all_pending = false;
-                }
-            }
-        }
-        if !any || all_complete {
-            PlanStatus::Complete
-        } else if all_pending {
-            PlanStatus::Pending
-        } else {
-            PlanStatus::InProgress
-        }
+        let as_plan: Vec<PlanStatus> = steps
+            .into_iter()
+            .map(|s| match s {
+                StepStatus::Error => PlanStatus::Error,
+                StepStatus::Complete => PlanStatus::Complete,
+                StepStatus::Pending => PlanStatus::Pending,
+                _ => PlanStatus::InProgress,
+            })
+            .collect();
+        PlanStatus::of_phases(&as_plan)
     }
 
     /// The status of a plan made of phases with these statuses.
