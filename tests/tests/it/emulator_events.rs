@@ -12,28 +12,9 @@ use mesos::{
 };
 use testkit::emulator::EmulatorConfig;
 
-use crate::emulator_support::{Sched, WAIT, eventually, fast_config, framework_info, start};
-
-const TEST_EXECUTOR: &str = env!("CARGO_BIN_EXE_test-executor");
-
-fn exec_task(id: &str, offer: &Offer, data: &str) -> TaskInfo {
-    let mut e = ExecutorInfo::new(ExecutorID::new(format!("exec-{id}")));
-    e.command = Some(CommandInfo {
-        value: Some(TEST_EXECUTOR.into()),
-        shell: Some(false),
-        arguments: vec!["test-executor".into()],
-        ..CommandInfo::default()
-    });
-    let mut t = TaskInfo::new(
-        id,
-        TaskID::new(id),
-        offer.agent_id.clone(),
-        vec![Resource::scalar("cpus", 0.1)],
-    );
-    t.executor = Some(e);
-    t.data = Some(data.into());
-    t
-}
+use crate::emulator_support::{
+    Sched, WAIT, eventually, executor_task, fast_config, framework_info, start,
+};
 
 async fn launch(sched: &mut Sched, task: impl FnOnce(&Offer) -> TaskInfo) -> Offer {
     let offer = sched.offers().await.remove(0);
@@ -49,7 +30,7 @@ async fn launch(sched: &mut Sched, task: impl FnOnce(&Offer) -> TaskInfo) -> Off
 async fn rescind_and_shutdown() {
     let emu = start(fast_config(1)).await;
     let mut sched = Sched::subscribe(&emu.master_url(), framework_info("events")).await;
-    let offer = launch(&mut sched, |o| exec_task("t", o, "run")).await;
+    let offer = launch(&mut sched, |o| executor_task("t", o, "run")).await;
     sched.await_state("t", TaskState::Running).await;
     // SHUTDOWN: the executor kills its task and exits 0; FAILURE carries status 0.
     let s = scheduler::Shutdown {
@@ -86,7 +67,7 @@ async fn failover_timeout_expiry_shuts_the_executors_down() {
     let mut info = framework_info("expiring");
     info.failover_timeout = Some(0.5);
     let mut sched = Sched::subscribe(&emu.master_url(), info.clone()).await;
-    launch(&mut sched, |o| exec_task("t", o, "run")).await;
+    launch(&mut sched, |o| executor_task("t", o, "run")).await;
     sched.await_state("t", TaskState::Running).await;
     let id = sched.framework_id.clone();
     assert!(emu.drop_subscription(&id));
@@ -152,7 +133,7 @@ async fn executor_heartbeats_multi_role_offers_and_command_tasks() {
     assert_eq!(failed.message.as_deref(), Some("Command exited with status 7"));
 
     // Executor HEARTBEATs on the configured interval (a real agent: 30 minutes).
-    launch(&mut sched, |o| exec_task("hb", o, "run")).await;
+    launch(&mut sched, |o| executor_task("hb", o, "run")).await;
     sched.await_state("hb", TaskState::Running).await;
     eventually("the executor is subscribed", || {
         emu.state().slaves[0].executors.iter().any(|e| e.subscribed)

@@ -7,40 +7,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use mesos::scheduler::CallKind;
-use mesos::{
-    CommandInfo, ExecutorID, ExecutorInfo, Filters, Offer, Operation, Resource, TaskID, TaskInfo,
-    TaskReason, TaskState,
-};
+use mesos::{Filters, Offer, Operation, TaskID, TaskReason, TaskState};
 use testkit::emulator::{AgentSpec, EmulatorConfig, SimulatedHosts};
 
 use crate::emulator_support::{
-    Sched, WAIT, client, eventually, fast_config, framework_info, start,
+    Sched, TEST_EXECUTOR, WAIT, client, eventually, executor_task, fast_config, framework_info,
+    start,
 };
-
-const TEST_EXECUTOR: &str = env!("CARGO_BIN_EXE_test-executor");
-
-fn run_task(id: &str, offer: &Offer, data: &str) -> TaskInfo {
-    let mut e = ExecutorInfo::new(ExecutorID::new(format!("exec-{id}")));
-    e.command = Some(CommandInfo {
-        value: Some(TEST_EXECUTOR.into()),
-        shell: Some(false),
-        arguments: vec!["test-executor".into()],
-        ..CommandInfo::default()
-    });
-    let mut t = TaskInfo::new(
-        id,
-        TaskID::new(id),
-        offer.agent_id.clone(),
-        vec![Resource::scalar("cpus", 0.1)],
-    );
-    t.executor = Some(e);
-    t.data = Some(data.into());
-    t
-}
 
 async fn launch(sched: &mut Sched, id: &str, data: &str) -> Offer {
     let offer = sched.offers().await.remove(0);
-    let op = Operation::launch(vec![run_task(id, &offer, data)]);
+    let op = Operation::launch(vec![executor_task(id, &offer, data)]);
     let (code, body) = sched
         .call(CallKind::accept(vec![offer.id.clone()], vec![op], Some(Filters::refuse(0.0))))
         .await;
@@ -153,7 +130,7 @@ async fn a_reboot_on_a_simulated_host_kills_executors_and_keeps_the_agent_id() {
             break o;
         }
     };
-    let op = Operation::launch(vec![run_task("rebooter", &offer, "reboot")]);
+    let op = Operation::launch(vec![executor_task("rebooter", &offer, "reboot")]);
     sched
         .call(CallKind::accept(vec![offer.id.clone()], vec![op], Some(Filters::refuse(0.0))))
         .await;

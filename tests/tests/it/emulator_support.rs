@@ -5,9 +5,36 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use mesos::scheduler::{Call, CallKind, Event, Subscribe};
-use mesos::{FrameworkID, FrameworkInfo};
+use mesos::{
+    CommandInfo, ExecutorID, ExecutorInfo, FrameworkID, FrameworkInfo, Offer, Resource, TaskID,
+    TaskInfo,
+};
 use testkit::emulator::{Emulator, EmulatorConfig};
 use tokio::sync::mpsc;
+
+/// The tiny executor the emulator tests launch (`tests/src/bin/test-executor.rs`).
+pub const TEST_EXECUTOR: &str = env!("CARGO_BIN_EXE_test-executor");
+
+/// Task `id` on its own test executor (`exec-<id>`, no shell) using `offer`'s agent; `data` tells
+/// the test executor what to do.
+pub fn executor_task(id: &str, offer: &Offer, data: &str) -> TaskInfo {
+    let mut e = ExecutorInfo::new(ExecutorID::new(format!("exec-{id}")));
+    e.command = Some(CommandInfo {
+        value: Some(TEST_EXECUTOR.into()),
+        shell: Some(false),
+        arguments: vec!["test-executor".into()],
+        ..CommandInfo::default()
+    });
+    let mut t = TaskInfo::new(
+        id,
+        TaskID::new(id),
+        offer.agent_id.clone(),
+        vec![Resource::scalar("cpus", 0.1)],
+    );
+    t.executor = Some(e);
+    t.data = Some(data.into());
+    t
+}
 
 /// Upper bound of every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(20);
