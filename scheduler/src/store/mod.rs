@@ -154,6 +154,15 @@ impl crate::runtime::StateStore for Store {
             Err(other) => Err(crate::runtime::SaveError::Other(mesos::http::error_chain(&other))),
         }
     }
+
+    async fn version(
+        &mut self,
+    ) -> Result<Option<crate::runtime::StoreVersion>, crate::runtime::SaveError> {
+        match Store::load(self).await {
+            Ok(stored) => Ok(stored.map(|s| s.version.0)),
+            Err(e) => Err(crate::runtime::SaveError::Other(mesos::http::error_chain(&e))),
+        }
+    }
 }
 
 impl fmt::Display for Store {
