@@ -3,10 +3,10 @@
 //! loop, which puts them in the [`View`](crate::view::View) (`/metrics`, `/v1/capacity`, the
 //! status page).
 //!
-//! The loop tells the poller which gateway to read ([`gateway_endpoint`]): none until the
-//! cluster has one (full mode: once every `configure-gateway` step of the plan is complete;
-//! pre-configured mode: from the start). The poller reads soon after the endpoint appears or
-//! changes, then every interval. A gateway that cannot be reached, refuses the login or answers
+//! The loop tells the poller which gateway to read ([`target`]): none until the cluster has one
+//! (full mode: once every `configure-gateway` step of the plan is complete; pre-configured mode:
+//! from the start). The poller reads soon after the target appears or changes (another endpoint,
+//! or the plan completing, when the devices are all in), then every interval. A gateway that cannot be reached, refuses the login or answers
 //! nonsense is reported with the reason; the last capacity read stays, with its time. The
 //! poller never blocks the loop (reports go through a channel the loop drains), and never logs or
 //! reports the password (gateway errors carry no credentials).
@@ -47,6 +47,20 @@ pub struct Report {
     pub at: UnixMillis,
     /// The capacity, or why it could not be read (one line, no secret).
     pub result: Result<CapacityView, String>,
+}
+
+/// What the poller reads: a change makes it read at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `https://HOST[:PORT]`.
+    pub endpoint: String,
+    /// The plan is complete (every device is in the pool).
+    pub plan_complete: bool,
+}
+
+/// What the poller should read now (see [`gateway_endpoint`]).
+pub fn target(state: &State) -> Option<Target> {
+    Some(Target { endpoint: gateway_endpoint(state)?, plan_complete: state.plan().is_complete() })
 }
 
 /// The gateway the poller should read now, as `https://HOST[:PORT]`: `None` until the cluster
@@ -116,13 +130,13 @@ fn client(endpoint: &str, access: &Access) -> Result<Gateway, String> {
 /// after it appears or changes, then every `interval`.
 pub async fn run(
     access: Access,
-    mut targets: watch::Receiver<Option<String>>,
+    mut targets: watch::Receiver<Option<Target>>,
     reports: mpsc::Sender<Report>,
     interval: Duration,
 ) {
     let mut current: Option<(String, Gateway)> = None;
     loop {
-        let endpoint = targets.borrow_and_update().clone();
+        let endpoint = targets.borrow_and_update().clone().map(|t| t.endpoint);
         if let Some(endpoint) = endpoint {
             if current.as_ref().is_none_or(|(e, _)| *e != endpoint) {
                 current = None;

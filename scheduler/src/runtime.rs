@@ -461,7 +461,7 @@ pub async fn run<S: StateStore>(
         return Ok(exit);
     }
 
-    let (targets_tx, targets_rx) = watch::channel(None::<String>);
+    let (targets_tx, targets_rx) = watch::channel(None::<capacity::Target>);
     let (reports_tx, mut reports) = mpsc::channel(4);
     let _poller = wiring.capacity.clone().map(|c| {
         AbortOnDrop(tokio::spawn(capacity::run(c.access, targets_rx, reports_tx, c.interval)))
@@ -545,7 +545,7 @@ pub async fn run<S: StateStore>(
             return Ok(exit);
         }
         tracing::trace!(inputs, saves = lp.saves, "turn done");
-        let target = capacity::gateway_endpoint(&lp.state);
+        let target = capacity::target(&lp.state);
         targets_tx.send_if_modified(|t| {
             let changed = *t != target;
             if changed {
