@@ -154,6 +154,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() {
+    // The helper the emulator starts to kill its executors if it dies (see `emulator::reaper`).
+    if std::env::args().nth(1).as_deref() == Some(testkit::emulator::reaper::REAPER_FLAG) {
+        testkit::emulator::reaper::run_reaper();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

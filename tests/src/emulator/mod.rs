@@ -62,6 +62,7 @@ pub mod fetcher;
 mod http;
 pub mod launch;
 pub mod process;
+pub mod reaper;
 pub mod record;
 pub mod resources;
 pub mod scale;
@@ -197,6 +198,8 @@ pub(crate) struct Shared {
     pub fetch_cache: Mutex<HashMap<String, PathBuf>>,
     pub fetch_cache_lock: tokio::sync::Mutex<()>,
     pub tick_stats: Mutex<TickStats>,
+    /// Kills the executors if this process dies without stopping them ([`reaper`]).
+    pub reaper: Option<reaper::Reaper>,
 }
 
 /// How long the timer ticks (heartbeats, retries, timeouts and allocation cycles) took.
@@ -313,6 +316,7 @@ impl Emulator {
             fetch_cache: Mutex::new(HashMap::new()),
             fetch_cache_lock: tokio::sync::Mutex::new(()),
             tick_stats: Mutex::new(TickStats::default()),
+            reaper: reaper::Reaper::start(),
         });
         let mut tasks = Vec::new();
         let mut masters = Vec::new();
@@ -507,6 +511,9 @@ impl Emulator {
 
     fn stop(&mut self) {
         self.shared.lock().kill_all();
+        if let Some(r) = &self.shared.reaper {
+            r.finish();
+        }
         for t in &self.tasks {
             t.abort();
         }

@@ -489,3 +489,58 @@ async fn a_removed_agent_loses_its_tasks_and_never_offers_again() {
         .unwrap();
     assert_eq!(r.status(), 503, "the removed agent's executor API");
 }
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet: it runs no more).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[tokio::test]
+async fn executors_die_with_a_sigkilled_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"))
+        .args(["--listen", "127.0.0.1:0", "--agents", "1", "--allocation-interval", "0.05"])
+        .arg("--work-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line))
+        .await
+        .expect("URL in time")
+        .unwrap();
+    let master = reqwest::Url::parse(line.trim()).expect("a URL on stdout");
+    // A checkpointing framework: its executor would wait 15 minutes for its agent to come back.
+    let mut info = framework_info("orphans");
+    info.checkpoint = Some(true);
+    let mut sched = Sched::subscribe(&master, info).await;
+    launch(&mut sched, "orphan", "run").await;
+    sched.await_state("orphan", TaskState::Running).await;
+    let state: serde_json::Value = client()
+        .get(master.join("master/state").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = state["slaves"][0]["executors"][0]["pid"].as_u64().expect("executor pid") as u32;
+    assert!(!process_gone(pid));
+
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !process_gone(pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "executor {pid} outlived its SIGKILLed emulator"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
