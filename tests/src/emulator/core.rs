@@ -1864,6 +1864,36 @@ impl Core {
         }
     }
 
+    /// UPDATE_FRAMEWORK, all or nothing: 400 for a FrameworkInfo SUBSCRIBE would refuse (roles,
+    /// suppressed roles not among them) or a changed user, checkpoint or principal; 409 if the
+    /// framework is gone by the time the update is applied (the real master checks the caller,
+    /// then applies asynchronously; here one lock makes that a can't-happen kept for fidelity).
+    pub fn update_framework(
+        &mut self,
+        framework: &str,
+        u: &scheduler::UpdateFramework,
+    ) -> Result<(), Refusal> {
+        let Some(f) = self.frameworks.get_mut(framework) else {
+            return Err(refuse(409, format!("Framework {framework} disappeared")));
+        };
+        if let Some(msg) = validate_framework_info(&u.framework_info, &u.suppressed_roles) {
+            return Err(refuse(400, msg));
+        }
+        if u.framework_info.user != f.info.user || u.framework_info.checkpoint != f.info.checkpoint
+        {
+            return Err(refuse(
+                400,
+                "Updating 'FrameworkInfo.user' or 'FrameworkInfo.checkpoint' is unsupported",
+            ));
+        }
+        if u.framework_info.principal != f.info.principal {
+            return Err(refuse(400, "Changing framework's principal is not allowed"));
+        }
+        f.info = u.framework_info.clone();
+        f.suppressed = u.suppressed_roles.iter().cloned().collect();
+        Ok(())
+    }
+
     /// The master keeps the framework's subscription connection open but sends nothing more on
     /// it: no HEARTBEAT, no events (they are lost, as on a hung connection; status updates are
     /// retried by the agents as usual). A new SUBSCRIBE gets a working stream.

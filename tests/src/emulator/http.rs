@@ -260,16 +260,11 @@ async fn scheduler_endpoint(
         CallKind::Reconcile(r) => core.reconcile(&framework, r),
         CallKind::Message(m) => core.message(&framework, m),
         CallKind::UpdateFramework(u) => {
-            if let Some(f) = core.frameworks.get_mut(&framework) {
-                if u.framework_info.user != f.info.user
-                    || u.framework_info.checkpoint != f.info.checkpoint
-                {
-                    return invalid("Updating 'FrameworkInfo.user' or 'FrameworkInfo.checkpoint' is unsupported".into());
-                }
-                f.info = u.framework_info.clone();
-                f.suppressed = u.suppressed_roles.iter().cloned().collect();
-            }
-            return StatusCode::OK.into_response();
+            return match core.update_framework(&framework, u) {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(r) if r.status == 400 => invalid(r.body),
+                Err(r) => r.into_response(),
+            };
         }
         CallKind::Request(_)
         | CallKind::AcceptInverseOffers(_)
