@@ -114,6 +114,8 @@ pub(crate) struct Agent {
     pub reboot_at: Option<Instant>,
     pub reboots: u32,
     pub restarts: u32,
+    /// Fault: reboots its host asks for bring the agent back under a new agent id.
+    pub new_id_on_reboot: bool,
 }
 
 impl Agent {
@@ -328,6 +330,7 @@ impl Core {
                 boot_id,
                 executors: HashMap::new(),
                 reboot_at: None,
+                new_id_on_reboot: false,
                 reboots: 0,
                 restarts: 0,
             },
@@ -1757,7 +1760,12 @@ impl Core {
             .map(|a| a.id.clone())
             .collect();
         for agent in due {
-            if let Err(e) = self.reboot_agent(&agent) {
+            let result = if self.agents[&agent].new_id_on_reboot {
+                self.reboot_agent_new_id(&agent).map(|_| ())
+            } else {
+                self.reboot_agent(&agent).map(|_| ())
+            };
+            if let Err(e) = result {
                 tracing::warn!(agent, error = %e, "simulated reboot failed");
             }
         }

@@ -458,6 +458,17 @@ impl Emulator {
         core.reboot_agent_new_id(&id).map_err(anyhow::Error::msg)
     }
 
+    /// From now on, reboots the host of `agent` (id or hostname) asks for (a reboot step) bring
+    /// its agent back under a new agent id, as [`Emulator::reboot_agent_new_id`] does.
+    pub fn set_new_id_on_reboot(&self, agent: &str, on: bool) -> anyhow::Result<()> {
+        let mut core = self.shared.lock();
+        let id = core
+            .agent_id_by_name(agent)
+            .with_context(|| format!("no agent with id or hostname {agent:?}"))?;
+        core.agents.get_mut(&id).expect("found").new_id_on_reboot = on;
+        Ok(())
+    }
+
     /// Removes an agent (by id or hostname) for good (see the module docs).
     pub fn remove_agent(&self, agent: &str) -> anyhow::Result<()> {
         let mut core = self.shared.lock();

@@ -1,9 +1,10 @@
 //! Liveness faults in the middle of a full deployment with the real scheduler and executors:
 //! the master's stream going silent (no heartbeats, connection open), an agent whose host
 //! reboots and comes back under a new agent id, and an agent that is removed and never comes
-//! back. The first two complete under one framework id without repeating a finished step and
-//! without two executors on one host; the third finishes every other node and says which agent
-//! is missing and for how long, in `/v1/plan` and in a 503 from `/v1/health`.
+//! back; and a reboot phase in which every agent comes back under a new id. Those complete
+//! under one framework id without repeating a finished step and without two executors on one
+//! host; the lost agent's deployment finishes every other node and says which agent is missing
+//! and for how long, in `/v1/plan` and in a 503 from `/v1/health`.
 
 use std::time::Duration;
 
@@ -188,4 +189,38 @@ async fn an_agent_that_never_comes_back() {
     assert_eq!(node.expect("the lost node")["status"], "lost", "{nodes}");
     assert_no_step_repeated(&d, &plan);
     assert_one_executor_per_agent(&d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reboot_phase_with_agents_back_under_new_ids() {
+    if !slow_tests_enabled("the_reboot_phase_with_agents_back_under_new_ids") {
+        return;
+    }
+    let mut d = Deployment::start(DeploymentSpec::new(5)).await.expect("deployment");
+    let mut before = std::collections::BTreeMap::new();
+    for i in 1..=5 {
+        let host = format!("agent-{i}");
+        d.emulator.set_new_id_on_reboot(&host, true).expect("agent");
+        before.insert(host.clone(), d.emulator.agent_id(&host).expect("agent"));
+    }
+    d.start_scheduler().await.expect("scheduler");
+    let plan = d.wait_complete(DEPLOY_TIMEOUT).await.expect("complete");
+    check_deployed(&d).await;
+    assert_no_step_repeated(&d, &plan);
+    assert_one_executor_per_agent(&d);
+    let nodes = d.get("/v1/nodes").await.expect("nodes").1;
+    for (host, old) in &before {
+        let state = d.emulator.state();
+        let agent = state.agent(host).expect("the host's agent");
+        assert_eq!(agent.reboots, 1, "{host} rebooted once");
+        assert_ne!(&agent.id, old, "{host} came back under a new id");
+        let node = nodes.as_array().expect("nodes").iter().find(|n| n["hostname"] == host.as_str());
+        assert_eq!(node.expect("node")["agent_id"], agent.id.as_str(), "{nodes}");
+        // The reboot step was confirmed on the new agent by the new boot id.
+        let step = steps_of(&plan)
+            .into_iter()
+            .find(|s| s["id"] == format!("reboot.{host}"))
+            .expect("reboot step");
+        assert!(step["message"].as_str().is_some_and(|m| m.contains(&agent.boot_id)), "{step}");
+    }
 }
