@@ -2,6 +2,7 @@
 
 mod capacity_poller;
 mod demo_assets;
+mod deploy_agents;
 mod deploy_faults;
 mod deploy_full;
 mod deploy_restart;
