@@ -3,7 +3,9 @@
 //! package repository (what `apt-get`/`yum` can install: the prerequisites ScaleIO needs), the
 //! Mesos agent's service (an init script on Ubuntu 14.04, a systemd unit on RHEL 7), an rpm
 //! database on RHEL hosts (busybox as `/bin/sh`, `rpm --initdb`), spare block devices as sparse
-//! files under `dev/`, and one shared tools directory (`host-tools` links and `scli`).
+//! files under `dev/`, the Mesos version its `mesos-agent --version` prints (the agent's
+//! `mesos_version` attribute, else [`DEFAULT_MESOS_VERSION`]), and one shared tools directory
+//! (`host-tools` links and `scli`).
 
 use std::path::{Path, PathBuf};
 
@@ -76,10 +78,30 @@ impl Os {
     }
 }
 
+/// The Mesos an agent host runs unless its `mesos_version` attribute says otherwise: the
+/// version the emulator imitates (what `/master/state` reports).
+pub const DEFAULT_MESOS_VERSION: &str = "1.12.0";
+
+/// The Mesos version of `spec`'s host: its `mesos_version` attribute (`x.y.z`), else
+/// [`DEFAULT_MESOS_VERSION`].
+pub fn mesos_version(spec: &AgentSpec) -> Result<&str, String> {
+    match spec.attribute("mesos_version") {
+        None => Ok(DEFAULT_MESOS_VERSION),
+        Some(v) if v.split('.').count() == 3 && v.split('.').all(|p| p.parse::<u32>().is_ok()) => {
+            Ok(v)
+        }
+        Some(other) => Err(format!(
+            "agent {:?} has mesos_version attribute {other:?}; expected a version like 1.0.1",
+            spec.hostname
+        )),
+    }
+}
+
 /// Lays out the simulated host of `spec` at `root` with address `ip`, registered in the
 /// cluster model `state`. Returns the boot id.
 pub fn prepare(root: &Path, spec: &AgentSpec, ip: &str, state: &Path) -> Result<String, String> {
     let os = Os::of(spec)?;
+    let mesos = mesos_version(spec)?;
     let io =
         |what: &str, e: std::io::Error| format!("simulated host {}: {what}: {e}", root.display());
     host::prepare_host(root, &spec.hostname, ip, os.default_kernel(), state)
@@ -88,6 +110,8 @@ pub fn prepare(root: &Path, spec: &AgentSpec, ip: &str, state: &Path) -> Result<
         .map_err(|e| io("os-release", e))?;
     std::fs::write(root.join("etc/standin/repo"), os.repository())
         .map_err(|e| io("package repository", e))?;
+    std::fs::write(root.join(host::MESOS_VERSION_FILE), format!("{mesos}\n"))
+        .map_err(|e| io("mesos version", e))?;
     let (service, unit) = os.agent_service();
     let service = root.join(service);
     std::fs::create_dir_all(service.parent().unwrap_or(root))

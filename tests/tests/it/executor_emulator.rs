@@ -75,8 +75,9 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
+/// One Ubuntu agent running the Mesos the bundle's dvdi module is built for.
 async fn cluster(tamper: bool) -> Cluster {
-    cluster_of(&[(HOST, "os:ubuntu14")], Format::Deb, tamper).await
+    cluster_of(&[(HOST, "os:ubuntu14;mesos_version:1.0.1")], Format::Deb, tamper).await
 }
 
 /// Agents `(hostname, attributes)` with simulated hosts, the fixture bundle of `format`, and a
@@ -508,5 +509,47 @@ async fn three_mdm_agents_build_the_cluster_through_their_executors() {
         panic!("verify")
     };
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+    c.emulator.shutdown().await;
+}
+
+/// `--volume-isolator auto` on emulated agents picks by the Mesos each host runs: the native
+/// isolator on the emulator's default Mesos (1.12.0, reported by preflight), the dvdi module on
+/// an agent declared to run 0.28.2.
+#[tokio::test]
+async fn auto_picks_the_isolator_by_each_agents_mesos_version() {
+    let agents = [("new", "os:ubuntu14"), ("old", "os:ubuntu14;mesos_version:0.28.2")];
+    let mut c = cluster_of(&agents, Format::Deb, false).await;
+    let isolator = |module_for: &str| {
+        Step::InstallIsolator(InstallIsolator {
+            artifact: ISOLATOR_FILE.into(),
+            version: "0.4.6".into(),
+            mesos_version: module_for.into(),
+            restart: RestartService { service: "mesos-slave".into(), wait_seconds: 10 },
+            volume_isolator: VolumeIsolator::Auto,
+        })
+    };
+    for (host, module_for, want_version, want_module) in
+        [("new", "1.0.1", "1.12.0", false), ("old", "0.28.2", "0.28.2", true)]
+    {
+        let s = c
+            .run_on(host, &format!("preflight-{host}"), Step::Preflight(Preflight::default()))
+            .await;
+        let r = ResultEnvelope::from_json(&s.data.expect("data").0).expect("result");
+        let Outcome::Preflight(facts) = r.result.outcome else { panic!("preflight") };
+        assert_eq!(facts.mesos_version.as_deref(), Some(want_version), "{host}");
+
+        let s = c.run_on(host, &format!("isolator-{host}"), isolator(module_for)).await;
+        assert_eq!(s.state, TaskState::Finished, "{host}: {:?}", s.message);
+        let root = testkit::emulator::simhost::root_of(c.emulator.work_dir(), host);
+        let isolation =
+            std::fs::read_to_string(root.join("etc/mesos-slave/isolation")).expect("isolation");
+        assert_eq!(isolation.contains("docker/volume"), !want_module, "{host}: {isolation}");
+        assert_eq!(
+            isolation.contains(scaleio::render::DVDI_ISOLATOR),
+            want_module,
+            "{host}: {isolation}"
+        );
+        assert_eq!(root.join("etc/mesos-slave/modules").exists(), want_module, "{host}");
+    }
     c.emulator.shutdown().await;
 }
