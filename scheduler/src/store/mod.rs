@@ -80,15 +80,11 @@ pub enum StoreError {
     },
     #[error("store {store}: {} is damaged: {problem}\nhint: restore it from a backup, or move it away to start with an empty state (the framework then registers anew)", .path.display())]
     Corrupt { store: String, path: PathBuf, problem: String },
+    /// ZooKeeper could not be reached, or refused the request; the cause is part of the message.
     #[error(
-        "store {store}: {action} failed\nhint: check that ZooKeeper is running and reachable from this host"
+        "store {store}: {action} failed: {cause}\nhint: check that ZooKeeper is running and reachable from this host"
     )]
-    Unavailable {
-        store: String,
-        action: &'static str,
-        #[source]
-        source: zookeeper_client::Error,
-    },
+    Unavailable { store: String, action: &'static str, cause: zookeeper_client::Error },
     #[error("store {store}: {action} gave up after {}s without an answer from ZooKeeper\nhint: check that ZooKeeper is running and reachable from this host", .waited.as_secs())]
     Timeout { store: String, action: &'static str, waited: Duration },
     #[error("store {store}: the state is {size} bytes, above ZooKeeper's limit of {limit} bytes")]

@@ -247,10 +247,10 @@ impl ZkStore {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(match last_error {
-                    Some(source) => {
-                        StoreError::Unavailable { store: self.to_string(), action, source }
+                    Some(cause) if cause != ZkError::Timeout => {
+                        StoreError::Unavailable { store: self.to_string(), action, cause }
                     }
-                    None => StoreError::Timeout {
+                    _ => StoreError::Timeout {
                         store: self.to_string(),
                         action,
                         waited: started.elapsed(),
@@ -280,12 +280,8 @@ impl ZkStore {
                     *self.failing.lock().expect("never poisoned") = None;
                     return result;
                 }
-                Attempt::Fail(source) => {
-                    return Err(StoreError::Unavailable {
-                        store: self.to_string(),
-                        action,
-                        source,
-                    });
+                Attempt::Fail(cause) => {
+                    return Err(StoreError::Unavailable { store: self.to_string(), action, cause });
                 }
                 Attempt::Reconnect(e) => {
                     tracing::warn!(store = %self, error = %e, "ZooKeeper session lost; reconnecting");
