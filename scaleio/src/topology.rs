@@ -239,8 +239,7 @@ impl AttributeProblem {
 /// characters with its length in bytes when longer (an attribute can be megabytes long).
 pub fn shown(value: &str) -> String {
     let mut escaped = String::new();
-    let mut chars = 0;
-    for c in value.chars() {
+    for (chars, c) in value.chars().enumerate() {
         if chars > 80 {
             let head: String = escaped.chars().take(64).collect();
             return format!("{head}… ({} bytes)", value.len());
@@ -250,7 +249,6 @@ pub fn shown(value: &str) -> String {
         } else {
             escaped.push(c);
         }
-        chars += 1;
     }
     escaped
 }
