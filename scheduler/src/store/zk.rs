@@ -341,9 +341,13 @@ fn classify<T>(error: ZkError) -> Attempt<T> {
         | ZkError::ClientClosed
         | ZkError::NoHosts
         | ZkError::AuthFailed => Attempt::Reconnect(error),
-        ZkError::ConnectionLoss | ZkError::Timeout | ZkError::Throttled | ZkError::SessionMoved => {
-            Attempt::Retry(error)
-        }
+        // `Custom` is how the client fails requests in flight when the connection breaks (an IO
+        // error, or no answer within the connection timeout): as transient as `ConnectionLoss`.
+        ZkError::ConnectionLoss
+        | ZkError::Timeout
+        | ZkError::Throttled
+        | ZkError::SessionMoved
+        | ZkError::Custom(_) => Attempt::Retry(error),
         other => Attempt::Fail(other),
     }
 }

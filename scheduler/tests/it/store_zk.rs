@@ -320,8 +320,17 @@ async fn a_write_whose_call_gave_up_is_settled_by_the_next_save_not_taken_for_a_
     assert_eq!(store.trouble(), None, "connected and the last write succeeded");
 
     // The loop's short save gives up while the connection is cut; its request stays queued in
-    // the session and reaches ZooKeeper once the connection is back.
+    // the session and reaches ZooKeeper once the connection is back. (Wait until the client
+    // knows it is disconnected: a request written into the dying socket would be lost instead.)
     proxy.cut();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match store.trouble() {
+            Some(t) if t.ends_with("the connection to ZooKeeper is lost; reconnecting") => break,
+            other => assert!(std::time::Instant::now() < deadline, "still connected: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let error = zk_store.save_within(Some(Version(1)), b"two", Duration::from_secs(1)).await;
     assert!(
         matches!(error, Err(StoreError::Unavailable { .. } | StoreError::Timeout { .. })),
