@@ -43,6 +43,12 @@ pub trait StateStore: Send {
         expected: Option<StoreVersion>,
         data: Vec<u8>,
     ) -> impl Future<Output = Result<StoreVersion, SaveError>> + Send;
+
+    /// Why the store cannot be written right now, when it knows without trying (e.g. its
+    /// ZooKeeper session is disconnected); shown in `/v1/health` until it recovers.
+    fn trouble(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What a [`MemoryStore`] holds: the version and the bytes, once saved.
@@ -152,6 +158,9 @@ struct Loop<S> {
     version: Option<StoreVersion>,
     facts: LoopFacts,
     view: watch::Sender<Arc<View>>,
+    /// Calls of decisions committed while the store could not save them, in order: they go out
+    /// after the next successful save (the store is the write-ahead log).
+    held: Vec<CallKind>,
 }
 
 impl<S: StateStore> Loop<S> {
@@ -168,6 +177,9 @@ impl<S: StateStore> Loop<S> {
                         self.version = Some(v);
                         self.state.mark_saved();
                         self.facts.store_error = None;
+                        for kind in self.held.drain(..) {
+                            let _ = calls.send(kind);
+                        }
                     }
                     Err(SaveError::Conflict { expected, found }) => {
                         let why = format!(
@@ -179,6 +191,7 @@ impl<S: StateStore> Loop<S> {
                         // Never send a launch the store does not know about.
                         tracing::error!(error = %e, "cannot save the scheduler state; holding calls back");
                         self.facts.store_error = Some(e);
+                        self.held.extend(decisions.iter().filter_map(Decision::call));
                         self.publish();
                         return Ok(());
                     }
@@ -216,7 +229,11 @@ impl<S: StateStore> Loop<S> {
     }
 
     fn publish(&self) {
-        self.view.send_replace(Arc::new(snapshot::view(&self.state, &self.facts)));
+        let mut facts = self.facts.clone();
+        if facts.store_error.is_none() {
+            facts.store_error = self.store.trouble();
+        }
+        self.view.send_replace(Arc::new(snapshot::view(&self.state, &facts)));
     }
 }
 
@@ -237,6 +254,7 @@ pub async fn run<S: StateStore>(
             store_error: None,
         },
         view: wiring.view,
+        held: Vec::new(),
     };
     lp.publish();
     let mut conn = wiring.connection.clone();

@@ -198,6 +198,46 @@ impl Input {
     }
 }
 
+/// The longest attribute value kept; longer ones are cut (and then refused by whoever reads
+/// them), so one agent cannot make the stored state too large for the store.
+const MAX_ATTRIBUTE_BYTES: usize = 16 * 1024;
+
+/// The attributes the scheduler reads (`os` and `scaleio-*`) as `(name, value)`, in offer order.
+/// Sets and ranges are written as Mesos' `--attributes` syntax spells them (`{a,b}`, `[1-2]`),
+/// so a `scaleio-persona:{primary}` is refused as what it is rather than silently dropped.
+fn read_attributes(offer: &Offer) -> Vec<(String, String)> {
+    offer
+        .attributes
+        .iter()
+        .filter(|a| a.name == OS_ATTRIBUTE || a.name.starts_with("scaleio-"))
+        .filter_map(|a| {
+            let value = match a.kind {
+                ValueType::Text => a.text.as_ref()?.value.clone(),
+                ValueType::Scalar => a.scalar.as_ref()?.value.to_string(),
+                ValueType::Set => format!("{{{}}}", a.set.as_ref()?.item.join(",")),
+                ValueType::Ranges => {
+                    let spans: Vec<String> = a
+                        .ranges
+                        .as_ref()?
+                        .range
+                        .iter()
+                        .map(|r| format!("{}-{}", r.begin, r.end))
+                        .collect();
+                    format!("[{}]", spans.join(","))
+                }
+                _ => return None,
+            };
+            let value = if value.len() > MAX_ATTRIBUTE_BYTES {
+                let head: String = value.chars().take(32).collect();
+                format!("{head}… ({} bytes, too long)", value.len())
+            } else {
+                value
+            };
+            Some((a.name.clone(), value))
+        })
+        .collect()
+}
+
 /// The executor's `TASK_FAILED` data: `{"version":1,"failure":{…},"transcript":[…]}` (a bare
 /// `StepFailure` is read too).
 fn step_failure(data: &[u8]) -> Option<StepFailure> {
@@ -515,18 +555,7 @@ impl State {
             mem_mb: super::executor_info::offered(offer, "mem"),
             disk_mb: super::executor_info::offered(offer, "disk"),
         };
-        let attributes: Vec<(String, String)> = offer
-            .attributes
-            .iter()
-            .filter_map(|a| {
-                let value = match a.kind {
-                    ValueType::Text => a.text.as_ref()?.value.clone(),
-                    ValueType::Scalar => a.scalar.as_ref()?.value.to_string(),
-                    _ => return None,
-                };
-                Some((a.name.clone(), value))
-            })
-            .collect();
+        let attributes = read_attributes(offer);
         let agent_id = offer.agent_id.value.clone();
         let host = offer.hostname.clone();
         let mut changed_from = None;
@@ -546,6 +575,12 @@ impl State {
                 }
                 if capacity.cpus > node.capacity.cpus || capacity.mem_mb > node.capacity.mem_mb {
                     node.capacity = capacity;
+                }
+                // Corrected attributes (an agent restarted with them) count until the node is
+                // planned; after that its steps were built from the old ones.
+                if node.attributes != attributes && !self.d.plan.has_node(&host) {
+                    node.attributes = attributes;
+                    self.dirty = true;
                 }
             }
             None => {
@@ -605,18 +640,48 @@ impl State {
                 capacity: node.capacity,
                 attributes: node.attributes.clone(),
             };
-            let os =
-                node.attributes.iter().find(|(k, _)| k == OS_ATTRIBUTE).map(|(_, v)| v.as_str());
-            let problem = match (os, agent.placement(), agent.persona_claim()) {
+            let oses: Vec<&str> = node
+                .attributes
+                .iter()
+                .filter(|(k, _)| k == OS_ATTRIBUTE)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let os = oses.first().copied();
+            let claim = agent.persona_claim();
+            let taken = match (&claim, &self.d.mdms) {
+                (Ok(Some(p)), Some(m)) if p.is_mdm() && m.persona_of(&node.hostname) != *p => {
+                    let holder = match p {
+                        Persona::Primary => &m.primary,
+                        Persona::Secondary => &m.secondary,
+                        _ => &m.tiebreaker,
+                    };
+                    Some(format!(
+                        "attribute `{}` asks for the {p} MDM, but {holder} already is (the MDMs are chosen once)\nhint: remove the attribute to make this agent a data node, and restart the agent",
+                        topology::PERSONA_ATTRIBUTE
+                    ))
+                }
+                _ => None,
+            };
+            let problem = match (os, agent.placement(), claim) {
                 (None, _, _) => Some(format!(
                     "the agent has no `{OS_ATTRIBUTE}` attribute (expected one of: {})\nhint: set it, e.g. `echo ubuntu14 > /etc/mesos-slave/attributes/{OS_ATTRIBUTE}`, and restart the agent",
                     self.settings.platforms()
                 )),
+                _ if oses.len() > 1 => Some(format!(
+                    "attribute `{OS_ATTRIBUTE}` is given more than once ({}); expected one of: {}\nhint: keep one `{OS_ATTRIBUTE}` attribute on the agent and restart the agent",
+                    oses.iter()
+                        .map(|v| format!("`{}`", topology::shown(v)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.settings.platforms()
+                )),
                 (Some(os), _, _) if self.settings.bundle_for(os).is_none() => Some(format!(
-                    "no bundle for its `{OS_ATTRIBUTE}` attribute `{os}` (bundles exist for: {})",
+                    "no bundle for its `{OS_ATTRIBUTE}` attribute `{}` (bundles exist for: {})\nhint: set `{OS_ATTRIBUTE}` to one of them on the agent and restart it, or build a bundle for its OS with `cargo xtask bundle`",
+                    topology::shown(os),
                     self.settings.platforms()
                 )),
                 (_, Err(e), _) | (_, _, Err(e)) => Some(e.to_string()),
+                _ if taken.is_some() => taken,
                 (_, Ok(placement), Ok(_)) => {
                     node.placement = placement;
                     None

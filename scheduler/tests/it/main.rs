@@ -1,5 +1,6 @@
 //! Integration tests of `scaleio-scheduler`: one binary, one module per subject.
 
+mod attributes;
 mod check_config;
 mod core_loop;
 mod core_loop_master;
