@@ -1,6 +1,7 @@
 //! Integration tests of `scaleio-scheduler`: one binary, one module per subject.
 
 mod check_config;
+mod core_index;
 mod core_loop;
 mod core_loop_master;
 mod core_main;
