@@ -326,12 +326,6 @@ impl<'de> Deserialize<'de> for Plan {
 /// Position of a step: (phase index, step index).
 pub type StepPos = (usize, usize);
 
-/// Whether `step` lets the barriers of its phase (`phase`) pass for other steps: the all-node
-/// barriers and the order of a serial phase.
-fn lets_pass(status: StepStatus, _phase: PhaseName) -> bool {
-    status == StepStatus::Complete
-}
-
 /// What the index remembers of a step between two looks, to undo its part.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -342,18 +336,15 @@ struct Seen {
 
 impl Seen {
     fn of(step: &StepRecord, phase: PhaseName) -> Seen {
-        Seen {
-            status: step.status,
-            passes: lets_pass(step.status, phase),
-            task_id: step.task_id.clone(),
-        }
+        Seen { status: step.status, passes: step.passes(phase), task_id: step.task_id.clone() }
     }
 }
 
 /// One phase's part of the index.
 #[derive(Debug, Clone, Default)]
 struct PhaseIndex {
-    /// Steps that hold up the phase's barriers (not passing, see [`lets_pass`]), by step index.
+    /// Steps that hold up the phase's all-node barrier and serial order (see
+    /// [`StepRecord::passes`]), by step index.
     blocking: BTreeSet<usize>,
     /// Steps in flight.
     in_flight: usize,

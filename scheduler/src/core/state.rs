@@ -433,7 +433,11 @@ impl State {
         if expired.is_empty() {
             return;
         }
-        for step in self.d.plan.phases.iter_mut().flat_map(|p| p.steps.iter_mut()) {
+        let mut positions: Vec<StepPos> =
+            expired.keys().flat_map(|host| self.d.plan.node_positions(host)).copied().collect();
+        positions.sort_unstable();
+        for pos in positions {
+            let mut step = self.d.plan.at_mut(pos);
             if step.status == StepStatus::Complete || step.lost_node {
                 continue;
             }
@@ -450,8 +454,9 @@ impl State {
 
     /// The node's agent is back: steps set to error while it was lost go back to pending.
     fn node_back(&mut self, now: Time, host: &str) {
-        for step in self.d.plan.phases.iter_mut().flat_map(|p| p.steps.iter_mut()) {
-            if step.lost_node && step.node == host {
+        for pos in self.d.plan.node_positions(host).to_vec() {
+            let mut step = self.d.plan.at_mut(pos);
+            if step.lost_node {
                 step.lost_node = false;
                 if step.status == StepStatus::Error {
                     step.status = StepStatus::Pending;

@@ -369,7 +369,7 @@ fn play(sim: &mut Sim, op: &Op, joined: &mut u32) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// Random event orders, duplicates, failures, restarts and new agents: after every input the
     /// index answers as a scan of the plan, and no ready step is left unprepared.
