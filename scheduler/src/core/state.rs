@@ -227,6 +227,8 @@ pub struct State {
     pub(crate) suppressed: bool,
     pub(crate) subscribed: bool,
     pub(crate) dirty: bool,
+    /// A committed launch or acknowledgement is not saved yet: its call waits for the save.
+    pub(crate) calls_wait: bool,
     pub(crate) offers_handled: u64,
     pub(crate) selection_problem: Option<String>,
     pub(crate) last_error: Option<String>,
@@ -275,6 +277,7 @@ impl State {
             suppressed: false,
             subscribed: false,
             dirty: false,
+            calls_wait: false,
             offers_handled: 0,
             selection_problem: None,
             last_error: None,
@@ -309,6 +312,16 @@ impl State {
     /// The loop saved [`State::persisted`].
     pub fn mark_saved(&mut self) {
         self.dirty = false;
+        self.calls_wait = false;
+    }
+
+    /// Whether a decision committed since the last save has a call that must wait for a save: a
+    /// launch (the store is the write-ahead log) or an acknowledgement (once acknowledged, the
+    /// master never resends the update, so what it changed must be stored first). Other changes
+    /// ([`State::is_dirty`] alone: offers seen, retries coming due, skipped steps) are derived
+    /// again after a restart, so a loop may put their save off and coalesce it with later ones.
+    pub fn calls_wait_for_save(&self) -> bool {
+        self.calls_wait
     }
 
     /// Settings.
@@ -1013,6 +1026,7 @@ impl State {
                         let node = record.node.clone();
                         self.filtered.insert(node);
                         self.dirty = true;
+                        self.calls_wait = true;
                     }
                 }
                 Decision::Decline { offer_ids, refuse_seconds, reason } => {
@@ -1035,6 +1049,7 @@ impl State {
                     }
                 }
                 Decision::Acknowledge(ack) => {
+                    self.calls_wait = true;
                     acked.insert((
                         ack.agent_id.value.as_str(),
                         ack.task_id.value.as_str(),

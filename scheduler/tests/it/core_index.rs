@@ -201,6 +201,36 @@ fn a_new_agent_id_and_retries_keep_the_index_right() {
     assert!(run_checked(&mut sim, 60), "the deployment completes after the operator's retry");
 }
 
+#[test]
+fn only_launches_and_acknowledgements_make_calls_wait_for_a_save() {
+    let mut sim = Sim::new(settings(preconfigured()), vec![Agent::new(1, 4.0, 8192.0)]);
+    assert!(!sim.state.calls_wait_for_save());
+    sim.offer_all();
+    let decisions = scheduler::core::decide(&sim.state, sim.now);
+    sim.state.commit(sim.now, &decisions);
+    assert!(sim.state.is_dirty());
+    assert!(sim.state.calls_wait_for_save(), "a launch waits for its save");
+    sim.state.mark_saved();
+    sim.record(&decisions);
+    assert!(!sim.state.calls_wait_for_save());
+    // An update changes the plan, but only its acknowledgement waits for a save.
+    let answers = sim.answers();
+    sim.apply(answers[0].clone());
+    assert!(sim.state.is_dirty());
+    assert!(!sim.state.calls_wait_for_save());
+    let decisions = scheduler::core::decide(&sim.state, sim.now);
+    assert!(decisions.iter().any(|d| matches!(d, scheduler::core::Decision::Acknowledge(_))));
+    sim.state.commit(sim.now, &decisions);
+    assert!(sim.state.calls_wait_for_save(), "an acknowledgement waits for its save");
+    sim.state.mark_saved();
+    // Time passing changes nothing that needs a save before a call.
+    sim.now = sim.now.plus_secs(5);
+    sim.apply(Input::Tick);
+    let decisions = scheduler::core::decide(&sim.state, sim.now);
+    sim.state.commit(sim.now, &decisions);
+    assert!(!sim.state.calls_wait_for_save());
+}
+
 /// One thing that can happen to the scheduler, for the property test.
 #[derive(Debug, Clone)]
 enum Op {
