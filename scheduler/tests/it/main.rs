@@ -2,6 +2,7 @@
 
 mod attributes;
 mod check_config;
+mod core_index;
 mod core_loop;
 mod core_loop_master;
 mod core_lost_agents;
