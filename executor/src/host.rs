@@ -195,6 +195,11 @@ pub enum Entry {
         /// Mode.
         mode: u32,
     },
+    /// A file was removed.
+    Remove {
+        /// Path on the host (as seen from the root).
+        path: String,
+    },
     /// A note (a probe's conclusion, a skipped action).
     Note {
         /// Text.
@@ -238,6 +243,7 @@ impl Transcript {
                 Entry::Write { path, mode } => {
                     out.push_str(&format!("write {path} ({mode:04o})\n"))
                 }
+                Entry::Remove { path } => out.push_str(&format!("remove {path}\n")),
                 Entry::Note { text } => out.push_str(&format!("# {text}\n")),
             }
         }
@@ -513,6 +519,20 @@ impl Host {
         }
         self.transcript.push(Entry::Write { path: path.to_owned(), mode });
         Ok(true)
+    }
+
+    /// Removes the file `path` under the root. Returns whether it was there.
+    pub fn remove(&self, path: &str) -> Result<bool, HostError> {
+        match std::fs::remove_file(self.path(path)) {
+            Ok(()) => {
+                self.transcript.push(Entry::Remove { path: path.to_owned() });
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => {
+                Err(HostError::File { what: "cannot remove", path: path.to_owned(), source })
+            }
+        }
     }
 
     fn mkdirs(&self, dir: &Path) -> std::io::Result<()> {

@@ -623,21 +623,50 @@ pub struct SdsDevice {
     pub storage_pool: Option<String>,
 }
 
-/// Parses the device section of `scli --query_sds`:
-/// `Device information (total N devices):`, then per device a numbered line
-/// `1: Name: N/A  Path: /dev/xvdf  Original-path: /dev/xvdf  ID: <id>` and an indented
-/// `Storage Pool: <name>, Capacity: ...` line. The count in the header must match.
+/// Parses the device section of `scli --query_sds`. ScaleIO 2.0 prints (layout of a real
+/// 2.0.12000 output; values here made up):
+///
+/// ```text
+/// SDS 6f1c2a9b00000001 Name: sds_10.0.0.4 Version: 2.0.10000
+/// Protection Domain: 2d0e51c700000000, Name: pd1
+/// ...                                      (DRL mode, IPs, port, RAM read cache)
+/// Device information (total 2 devices):
+///      1: Name: N/A  Path: /dev/xvdf  Original-path: /dev/xvdf  ID: 9a3e7c5d00000000
+///         Storage Pool: sp1, Capacity: 99 GB Error-fixes: 0 scanned 0 MB, Compare errors: 0 State: Normal
+///      2: ...
+///
+/// No devices use Rfcache                   (or `Rfcache device information (total N devices):`)
+/// Membership-state: Joined; ...            (capacity summary and I/O counters follow)
+/// ```
+///
+/// The section starts at the `Device information (total N device[s]):` line and ends at the
+/// next line that is not indented (so the numbered lines of a later `Rfcache device
+/// information` section are not taken for devices). A device is a numbered line with `Path:`
+/// (`ID:` may be missing), and its pool is the name after `Storage Pool:` up to the comma on
+/// a following indented line. Other fields and lines are ignored. The count in the header
+/// must match the devices found.
 pub fn parse_query_sds_devices(output: &str) -> Result<Vec<SdsDevice>, ScliError> {
     let unparsable =
         |problem: String| ScliError::Unparsable { command: "scli --query_sds".into(), problem };
     let mut count: Option<usize> = None;
+    let mut in_section = false;
     let mut out: Vec<SdsDevice> = Vec::new();
-    for line in output.lines().map(str::trim) {
+    for raw in output.lines() {
+        let line = raw.trim();
         if let Some(rest) = line.strip_prefix("Device information (total ") {
-            count = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+            if count.is_some() {
+                return Err(unparsable("two `Device information` sections".into()));
+            }
+            let n = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+            count = Some(n.ok_or_else(|| unparsable(format!("no device count in `{line}`")))?);
+            in_section = true;
             continue;
         }
-        if count.is_none() {
+        if !in_section || line.is_empty() {
+            continue;
+        }
+        if !raw.starts_with([' ', '\t']) {
+            in_section = false;
             continue;
         }
         let tok: Vec<&str> = line.split_whitespace().collect();
@@ -649,7 +678,7 @@ pub fn parse_query_sds_devices(output: &str) -> Result<Vec<SdsDevice>, ScliError
             let path =
                 after("Path:").ok_or_else(|| unparsable(format!("no `Path:` in `{line}`")))?;
             out.push(SdsDevice { path, id: after("ID:").unwrap_or_default(), storage_pool: None });
-        } else if let Some(rest) = line.strip_prefix("Storage Pool: ") {
+        } else if let Some(rest) = line.strip_prefix("Storage Pool:") {
             if let Some(d) = out.last_mut() {
                 d.storage_pool = rest.split(',').next().map(|n| n.trim().to_owned());
             }

@@ -168,9 +168,9 @@ pub struct Agent {
     pub attributes: Vec<(String, String)>,
 }
 
-/// Which attribute of which agent is wrong, and how.
+/// Which attribute of which agent is wrong, how, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("agent {agent}: attribute `{attribute}` {problem}")]
+#[error("agent {agent}: attribute `{attribute}` {problem}\nhint: {}", .problem.hint(.attribute))]
 pub struct AttributeError {
     /// Agent hostname.
     pub agent: String,
@@ -198,9 +198,7 @@ pub enum AttributeProblem {
     BadDevice(#[source] NameError),
     #[error("names `{0}`, which collides with the attribute `{1}`; choose another name")]
     ReservedName(String, String),
-    #[error(
-        "lists `{entry}`, but attribute `{missing}` is missing\nhint: add `{missing}` to the agent's attributes"
-    )]
+    #[error("lists `{entry}`, but attribute `{missing}` is missing")]
     Missing { entry: String, missing: String },
     #[error(
         "lists pool `{pool}`, which protection domain `{other}` on this agent already lists (pool attributes are per agent, so a pool name must be unique across its domains)"
@@ -210,7 +208,53 @@ pub enum AttributeProblem {
         "is not referenced by `{0}` or any domain/pool it lists (typo in a domain or pool name?)"
     )]
     Unreferenced(String),
+    #[error(
+        "has an entry of {len} bytes (`{shown}`); expected names of at most 31 characters and device paths"
+    )]
+    LongEntry { shown: String, len: usize },
 }
+
+impl AttributeProblem {
+    /// What the operator does about it.
+    fn hint(&self, attribute: &str) -> String {
+        let restart = "and restart the agent (Mesos reads attributes when the agent starts)";
+        match self {
+            AttributeProblem::UnknownPersona(_) => format!(
+                "set `{attribute}` to one of them, or remove it to let the scheduler choose, {restart}"
+            ),
+            AttributeProblem::Repeated => {
+                format!("keep one `{attribute}` attribute on the agent {restart}")
+            }
+            AttributeProblem::Missing { missing, .. } => {
+                format!("add `{missing}` to the agent's attributes {restart}")
+            }
+            _ => format!(
+                "correct `{attribute}` in the agent's attributes (--attributes or /etc/mesos-slave/attributes/{attribute}) {restart}"
+            ),
+        }
+    }
+}
+
+/// `value` as an error message shows it: control characters escaped, and cut to its first 64
+/// characters with its length in bytes when longer (an attribute can be megabytes long).
+pub fn shown(value: &str) -> String {
+    let mut escaped = String::new();
+    for (chars, c) in value.chars().enumerate() {
+        if chars > 80 {
+            let head: String = escaped.chars().take(64).collect();
+            return format!("{head}… ({} bytes)", value.len());
+        }
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
+/// Longer entries are neither names nor device paths; they are refused without echoing them.
+const MAX_ENTRY: usize = 1024;
 
 /// A storage pool this agent contributes devices to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,7 +346,7 @@ impl Agent {
         match attrs.get(PERSONA_ATTRIBUTE) {
             None => Ok(None),
             Some(v) => Persona::parse(v).map(Some).ok_or_else(|| {
-                self.err(PERSONA_ATTRIBUTE, AttributeProblem::UnknownPersona((*v).to_owned()))
+                self.err(PERSONA_ATTRIBUTE, AttributeProblem::UnknownPersona(shown(v)))
             }),
         }
     }
@@ -416,10 +460,16 @@ impl Agent {
         let mut out = Vec::new();
         for entry in value.split(',').map(str::trim) {
             if entry.is_empty() {
-                return Err(self.err(attribute, AttributeProblem::EmptyEntry(value.to_owned())));
+                return Err(self.err(attribute, AttributeProblem::EmptyEntry(shown(value))));
+            }
+            if entry.len() > MAX_ENTRY {
+                return Err(self.err(
+                    attribute,
+                    AttributeProblem::LongEntry { shown: shown(entry), len: entry.len() },
+                ));
             }
             if !seen.insert(entry) {
-                return Err(self.err(attribute, AttributeProblem::DuplicateEntry(entry.to_owned())));
+                return Err(self.err(attribute, AttributeProblem::DuplicateEntry(shown(entry))));
             }
             out.push(entry);
         }
@@ -767,8 +817,21 @@ mod tests {
             .expect_err("bad");
         assert_eq!(
             err.to_string(),
-            "agent a9: attribute `scaleio-persona` has value `master`; expected one of primary, secondary, tiebreaker, data"
+            "agent a9: attribute `scaleio-persona` has value `master`; expected one of primary, secondary, tiebreaker, data\nhint: set `scaleio-persona` to one of them, or remove it to let the scheduler choose, and restart the agent (Mesos reads attributes when the agent starts)"
         );
+        let huge = format!("x\u{7}{}", "y".repeat(100_000));
+        let err = agent("a9", 1.0, 1.0, &[("scaleio-persona", &huge)]).persona_claim();
+        let message = err.expect_err("bad").to_string();
+        assert!(
+            message.starts_with(&format!(
+                "agent a9: attribute `scaleio-persona` has value `x\\u{{7}}{}… (100002 bytes)`; expected",
+                "y".repeat(58)
+            )),
+            "{message}"
+        );
+        let err = placement(&[("scaleio-sds-domains", &huge)]).expect_err("bad").to_string();
+        assert!(err.starts_with("agent a1: attribute `scaleio-sds-domains` has an entry of 100002 bytes (`x\\u{7}yyy"), "{err}");
+        assert!(err.len() < 500, "{err}");
     }
 
     #[test]

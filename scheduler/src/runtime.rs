@@ -71,6 +71,12 @@ pub trait StateStore: Send {
 
     /// The version stored now (`None`: nothing stored yet).
     fn version(&mut self) -> impl Future<Output = Result<Option<StoreVersion>, SaveError>> + Send;
+
+    /// Why the store cannot be written right now, when it knows without trying (e.g. its
+    /// ZooKeeper session is disconnected); shown in `/v1/health` until it recovers.
+    fn trouble(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What a [`MemoryStore`] holds: the version and the bytes, once saved.
@@ -406,7 +412,11 @@ impl<S: StateStore> Loop<S> {
     }
 
     fn publish(&self) {
-        self.view.send_replace(Arc::new(snapshot::view(&self.state, &self.facts)));
+        let mut facts = self.facts.clone();
+        if facts.store_error.is_none() {
+            facts.store_error = self.store.trouble();
+        }
+        self.view.send_replace(Arc::new(snapshot::view(&self.state, &facts)));
     }
 
     /// TEARDOWN of the framework this process registered, when the rule of the module docs

@@ -68,7 +68,7 @@ fn phase_view(p: &Phase) -> PhaseView {
 /// The view of `state`.
 pub fn view(state: &State, facts: &LoopFacts) -> View {
     let d = state.durable();
-    let phases: Vec<PhaseView> = d.plan.phases.iter().map(phase_view).collect();
+    let phases: Vec<PhaseView> = d.plan.phases().iter().map(phase_view).collect();
     let status = if d.plan.steps().next().is_none() {
         PlanStatus::Pending
     } else {

@@ -812,56 +812,156 @@ impl Deployment {
 }
 
 /// A real ZooKeeper server (Debian package `zookeeper`) on a free loopback port in its own
-/// temporary directory; SIGKILLed on drop.
+/// temporary directory; SIGKILLed on drop. It can be stopped and started again on the same port
+/// and data directory (an outage and a restart), and its negotiated session timeout capped so a
+/// test can make sessions expire quickly.
 #[derive(Debug)]
 pub struct ZooKeeper {
-    child: tokio::process::Child,
+    child: Option<tokio::process::Child>,
     /// `127.0.0.1:<port>`.
     pub address: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl ZooKeeper {
     /// Starts it (`tickTime=500`, so sessions can be short) and waits until it accepts
     /// connections (30 s at most).
     pub async fn start() -> anyhow::Result<Self> {
+        let mut zk = Self::configure(None)?;
+        zk.run().await?;
+        Ok(zk)
+    }
+
+    /// Writes the configuration on a free port without starting the server; with
+    /// `max_session_timeout`, the server grants no client a longer session (`maxSessionTimeout`).
+    pub fn configure(max_session_timeout: Option<Duration>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("zookeeper-").tempdir()?;
         let port = free_port()?;
         std::fs::create_dir_all(dir.path().join("data"))?;
-        let cfg = dir.path().join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
-                dir.path().join("data").display()
-            ),
-        )?;
-        let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
+        let mut cfg = format!(
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+            dir.path().join("data").display()
+        );
+        if let Some(max) = max_session_timeout {
+            cfg.push_str(&format!("maxSessionTimeout={}\n", max.as_millis()));
+        }
+        std::fs::write(dir.path().join("zoo.cfg"), cfg)?;
+        Ok(Self { child: None, address: format!("127.0.0.1:{port}"), dir })
+    }
+
+    /// Starts the server process on the configured port and data directory (again, after
+    /// [`ZooKeeper::stop`]) and waits until it accepts connections (30 s at most).
+    pub async fn run(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            bail!("ZooKeeper on {} is already running", self.address);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("zookeeper.log"))?;
         let mut cmd = crate::emulator::process::command("java");
         cmd.args(["-Xmx128m", "-XX:+UseSerialGC", "-cp"])
             .arg("/usr/share/java/zookeeper.jar:/usr/share/java/*")
             .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-            .arg(&cfg)
-            .current_dir(dir.path())
+            .arg(self.dir.path().join("zoo.cfg"))
+            .current_dir(self.dir.path())
             .stdout(log.try_clone()?)
             .stderr(log);
         let child = cmd
             .spawn()
             .context("cannot start ZooKeeper (Debian package `zookeeper`, needs java)")?;
-        let address = format!("127.0.0.1:{port}");
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(&address).await.is_err() {
+        while tokio::net::TcpStream::connect(&self.address).await.is_err() {
             if Instant::now() > deadline {
-                bail!("ZooKeeper did not listen on {address} within 30 s");
+                bail!("ZooKeeper did not listen on {} within 30 s\n{}", self.address, self.log());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(Self { child, address, _dir: dir })
+        Ok(())
+    }
+
+    /// SIGKILLs the server and reaps it: an outage, not a clean shutdown. The data stays.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else { bail!("ZooKeeper is not running") };
+        child.start_kill().context("cannot SIGKILL ZooKeeper")?;
+        child.wait().await.context("cannot reap ZooKeeper")?;
+        Ok(())
+    }
+
+    /// The server's log so far (every run appends to it).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("zookeeper.log")).unwrap_or_default()
     }
 }
 
 impl Drop for ZooKeeper {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        if let Some(child) = &mut self.child {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// A TCP relay on a free loopback port to a ZooKeeper server that can cut every connection and
+/// refuse new ones (a network partition while ZooKeeper keeps running, so it expires the
+/// sessions it stops hearing from) and heal again. Stops relaying on drop.
+#[derive(Debug)]
+pub struct ZkPartition {
+    /// `127.0.0.1:<port>`: give this to the scheduler instead of the server's address.
+    pub address: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    relays: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl ZkPartition {
+    /// Relays to `target` (`host:port`) until cut.
+    pub async fn start(target: &str) -> anyhow::Result<Self> {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?.to_string();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let relays = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let target = target.to_owned();
+        let accept = {
+            let (cut, relays) = (cut.clone(), relays.clone());
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let target = target.clone();
+                    let relay = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    relays.lock().unwrap_or_else(|e| e.into_inner()).push(relay);
+                }
+            })
+        };
+        Ok(Self { address, cut, relays, accept })
+    }
+
+    /// Drops every relayed connection and refuses new ones until [`ZkPartition::heal`].
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for relay in self.relays.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            relay.abort();
+        }
+    }
+
+    /// Relays new connections again.
+    pub fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for ZkPartition {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
     }
 }

@@ -1,7 +1,8 @@
 //! Install steps: OS prerequisites (and the pinned Ubuntu 14.04 kernel), the ScaleIO packages from
 //! the bundle, REX-Ray (package, 0600 config, scini ordering, restart and check), DVDCLI and the
 //! volume isolator: the dvdi module or the native `docker/volume` isolator (agent flag files
-//! keeping Mesos' defaults and what is there, `containerizers`, agent restart).
+//! keeping Mesos' defaults and what is there, the other volume isolator undone on a switch,
+//! `containerizers`, agent restart).
 
 use std::time::Duration;
 
@@ -280,8 +281,12 @@ pub async fn dvdcli(ctx: &Ctx, step: &InstallDvdcli) -> Result<(bool, Outcome), 
 }
 
 /// `install_isolator`: the isolator the step names (`auto` resolved against the agent's Mesos
-/// version), the agent flag files keeping what is there, `containerizers` with `mesos` (and
-/// `docker` where Docker is installed), and an agent restart when anything changed.
+/// version), the agent flag files keeping what is there but converging to exactly that volume
+/// isolator (a switch removes the other one: `docker/volume` from `isolation`, or the dvdi
+/// entry, our `modules` flag, its JSON and `.so`), `containerizers` with `mesos` (and `docker`
+/// where Docker is installed), and an agent restart when anything changed.
+/// `--docker_volume_checkpoint_dir` is not written: Mesos defaults it (under `/var/run`, next
+/// to its other runtime state).
 pub async fn isolator(ctx: &Ctx, step: &InstallIsolator) -> Result<(bool, Outcome), StepError> {
     let platform = ctx.platform()?;
     let running = super::preflight::mesos_version(ctx).await;
@@ -301,11 +306,13 @@ pub async fn isolator(ctx: &Ctx, step: &InstallIsolator) -> Result<(bool, Outcom
                         .to_owned()
                 }
             });
+            let current = ctx.host.read(render::AGENT_ISOLATION_FLAG)?;
             let isolation = render::agent_isolation_flag_docker_volume(
-                ctx.host.read(render::AGENT_ISOLATION_FLAG)?.as_deref(),
+                without_isolators(current.as_deref(), &[render::DVDI_ISOLATOR]).as_deref(),
             );
-            let changed =
+            let mut changed =
                 ctx.host.write_atomic(render::AGENT_ISOLATION_FLAG, isolation.as_bytes(), 0o644)?;
+            changed |= remove_dvdi_module(ctx)?;
             (String::new(), changed)
         }
         _ => dvdi_module(ctx, step, running.as_deref())?,
@@ -361,8 +368,10 @@ fn dvdi_module(
     let mut changed = ctx.host.install_file(&file, &so_path, 0o644)?;
     let json = render::dvdi_modules_json(&so_path);
     changed |= ctx.host.write_atomic(render::DVDI_MODULES_JSON, json.as_bytes(), 0o644)?;
-    let isolation =
-        render::agent_isolation_flag(ctx.host.read(render::AGENT_ISOLATION_FLAG)?.as_deref());
+    let current = ctx.host.read(render::AGENT_ISOLATION_FLAG)?;
+    let isolation = render::agent_isolation_flag(
+        without_isolators(current.as_deref(), &[DOCKER_VOLUME]).as_deref(),
+    );
     changed |= ctx.host.write_atomic(render::AGENT_ISOLATION_FLAG, isolation.as_bytes(), 0o644)?;
     let modules = render::agent_modules_flag(
         ctx.host.read(render::AGENT_MODULES_FLAG)?.as_deref(),
@@ -373,9 +382,79 @@ fn dvdi_module(
     Ok((so_path, changed))
 }
 
+/// The native volume isolator's name in `--isolation`.
+const DOCKER_VOLUME: &str = "docker/volume";
+
+/// The first line of an `isolation` flag file without the `drop` isolators: what the other
+/// volume isolator's renderer starts from, so a switch leaves exactly the chosen one. `None`
+/// when nothing is left (the renderer then starts from Mesos' defaults). `filesystem/linux`
+/// stays: it is not a volume isolator and the operator may want it for other reasons.
+fn without_isolators(current: Option<&str>, drop: &[&str]) -> Option<String> {
+    let line = current?.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let kept: Vec<&str> =
+        line.split(',').map(str::trim).filter(|s| !s.is_empty() && !drop.contains(s)).collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+/// Undoes the dvdi module when the native isolator is chosen: the `modules` flag when it is
+/// ours (`file:///usr/lib/dvdi-mod.json`), then the modules JSON and the `.so` it names. A
+/// `modules` flag naming another file is the operator's (perhaps with the dvdi library merged
+/// in, as our refusal suggests): it, the JSON and the `.so` are kept, so the agent can still
+/// load what that file names. Returns whether anything was removed.
+fn remove_dvdi_module(ctx: &Ctx) -> Result<bool, StepError> {
+    let ours = format!("file://{}", render::DVDI_MODULES_JSON);
+    let flag = ctx.host.read(render::AGENT_MODULES_FLAG)?;
+    let mut changed = false;
+    match flag.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        Some(f) if f == ours || f == render::DVDI_MODULES_JSON => {
+            changed |= ctx.host.remove(render::AGENT_MODULES_FLAG)?;
+        }
+        Some(other) => {
+            ctx.host.note(format!(
+                "{} names {other}, not the dvdi module's JSON: kept, with {} and the module it names",
+                render::AGENT_MODULES_FLAG,
+                render::DVDI_MODULES_JSON
+            ));
+            return Ok(false);
+        }
+        None => {}
+    }
+    if let Some(json) = ctx.host.read(render::DVDI_MODULES_JSON)? {
+        let libraries: Vec<String> = serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|v| v.get("libraries").and_then(|l| l.as_array()).cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| l.get("file").and_then(|f| f.as_str()).map(str::to_owned))
+            .filter(|f| {
+                f.strip_prefix("/usr/lib/")
+                    .is_some_and(|n| n.starts_with("libmesos_dvdi_isolator") && !n.contains('/'))
+            })
+            .collect();
+        for so in libraries {
+            changed |= ctx.host.remove(&so)?;
+        }
+        changed |= ctx.host.remove(render::DVDI_MODULES_JSON)?;
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn switching_isolators_drops_the_other_one_only() {
+        let dvdi = render::DVDI_ISOLATOR;
+        let line = format!("cgroups/cpu,{dvdi},filesystem/linux\n");
+        assert_eq!(
+            without_isolators(Some(&line), &[dvdi]).as_deref(),
+            Some("cgroups/cpu,filesystem/linux")
+        );
+        assert_eq!(without_isolators(Some(&format!("{dvdi}\n")), &[dvdi]), None);
+        assert_eq!(without_isolators(Some("\n"), &[dvdi]), None);
+        assert_eq!(without_isolators(None, &[dvdi]), None);
+    }
 
     #[test]
     fn java_versions() {

@@ -246,17 +246,61 @@ fn query_sds_lists_the_devices_and_checks_the_count() {
         c.redacted(),
         ["scli", "--mdm_ip", "10.0.0.1", "--query_sds", "--sds_ip", "10.0.0.4"]
     );
-    let text = "SDS 8a51c2d900000003 Name: sds_10.0.0.4 Version: 2.0.10000\nProtection Domain: 5b0ee4a100000000, Name: pd1\nIP information (total 1 IPs):\n\t 1: 10.0.0.4 \tRole: All (SDS and SDC)\nPort: 7072\nDevice information (total 2 devices):\n\t 1: Name: N/A  Path: /dev/xvdf  Original-path: /dev/xvdf  ID: d1b7e3f200000000\n\t\tStorage Pool: sp1, Capacity: 100 GB, State: Normal\n\t 2: Name: N/A  Path: /dev/xvdg  Original-path: /dev/xvdg  ID: d1b7e3f300000001\n\t\tStorage Pool: sp2, Capacity: 50 GB, State: Normal\n";
+    // Shaped like a real ScaleIO 2.0 `--query_sds` (layout of a 2.0.12000 output; the values
+    // are made up): devices followed by an Rfcache section whose numbered lines are not devices.
+    let text = concat!(
+        "SDS 8a51c2d900000003 Name: sds_10.0.0.4 Version: 2.0.10000\n",
+        "Protection Domain: 5b0ee4a100000000, Name: pd1\n",
+        "DRL mode: Volatile\n",
+        "Authentication error: None\n",
+        "IP information (total 1 IPs):\n",
+        "\t 1: 10.0.0.4\tRole: All (SDS and SDC)\n",
+        "\tPort: 7072\n",
+        "RAM Read Cache information:\n",
+        "\t128.0 MB (131072 KB) total size\n",
+        "\tCache is enabled\n",
+        "\tRAM Read Cache memory allocation state is SUCCESSFUL\n",
+        "\n",
+        "Rfcache enabled\n",
+        "\n",
+        "Device information (total 2 devices):\n",
+        "\t 1: Name: N/A  Path: /dev/xvdf  Original-path: /dev/xvdf  ID: d1b7e3f200000000\n",
+        "\t\tStorage Pool: sp1, Capacity: 99 GB Error-fixes: 0 scanned 0 MB, Compare errors: 0 State: Normal\n",
+        "\t 2: Name: data2  Path: /dev/xvdg  Original-path: /dev/xvdg  ID: d1b7e3f300000001\n",
+        "\t\tStorage Pool: sp2, Capacity: 49 GB Error-fixes: 0 scanned 1024 MB, Compare errors: 0 State: Normal\n",
+        "\n",
+        "Rfcache device information (total 1 devices):\n",
+        "\t 1: Name: N/A  Path: /dev/nvme0n1  Original-path: /dev/nvme0n1  ID: e4c2a91000000000\n",
+        "Membership-state: Joined; Connection-state: Connected; SDS-state: Normal; 0 devices with error; 0 Rfcache devices with errors\n",
+        "\t148 GB (152576 MB) total capacity\n",
+        "\t0 active moving-in rebalance jobs\n",
+        "\tPrimary-reads                            0 IOPS 0 Bytes per-second\n",
+    );
     let devices = scli::parse_query_sds_devices(text).expect("parses");
-    assert_eq!(devices.len(), 2);
-    assert_eq!(devices[0].path, "/dev/xvdf");
-    assert_eq!(devices[0].id, "d1b7e3f200000000");
-    assert_eq!(devices[1].storage_pool.as_deref(), Some("sp2"));
-    let none =
-        "SDS 8a51c2d900000003 Name: s Version: 2.0.10000\nDevice information (total 0 devices):\n";
+    assert_eq!(
+        devices
+            .iter()
+            .map(|d| (d.path.as_str(), d.id.as_str(), d.storage_pool.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            ("/dev/xvdf", "d1b7e3f200000000", Some("sp1")),
+            ("/dev/xvdg", "d1b7e3f300000001", Some("sp2"))
+        ],
+        "the Rfcache device is not a storage device"
+    );
+    let none = concat!(
+        "SDS 8a51c2d900000003 Name: s Version: 2.0.10000\n",
+        "Device information (total 0 devices):\n",
+        "\n",
+        "No devices use Rfcache\n",
+        "Membership-state: Joined; Connection-state: Connected; SDS-state: Normal; 0 devices with error; 0 Rfcache devices with errors\n",
+    );
     assert!(scli::parse_query_sds_devices(none).expect("parses").is_empty());
     let short = text.replace("(total 2 devices)", "(total 3 devices)");
     let err = scli::parse_query_sds_devices(&short).expect_err("count mismatch").to_string();
     assert!(err.contains("header says 3 devices, found 2"), "{err}");
+    let no_path = text.replace("Path: /dev/xvdf  ", "");
+    let err = scli::parse_query_sds_devices(&no_path).expect_err("no path").to_string();
+    assert!(err.contains("no `Path:`"), "{err}");
     assert!(scli::parse_query_sds_devices("Error: something").is_err());
 }

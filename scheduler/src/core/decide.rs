@@ -132,18 +132,18 @@ impl State {
     /// The step a node should run next, if any: none while one of its steps is in flight.
     pub fn next_step(&self, host: &str, now: Time) -> Option<StepPos> {
         let plan = &self.d.plan;
-        if plan.steps().any(|s| s.node == host && s.status.in_flight()) {
+        let own = plan.node_positions(host);
+        if own.iter().any(|&pos| plan.at(pos).status.in_flight()) {
             return None;
         }
-        plan.positions().into_iter().find(|&pos| {
-            let s = plan.at(pos);
-            let due = match s.status {
+        own.iter().copied().find(|&pos| {
+            let due = match plan.at(pos).status {
                 StepStatus::Prepared => true,
                 StepStatus::Pending => true,
                 StepStatus::Failed { next_attempt_at } => next_attempt_at <= now,
                 _ => false,
             };
-            s.node == host && due && plan.deps_complete(pos) && !plan.serial_busy(pos.0)
+            due && plan.ready(pos) && !plan.serial_busy(pos.0)
         })
     }
 
@@ -258,11 +258,10 @@ pub fn decide(state: &State, now: Time) -> Vec<Decision> {
         out.push(Decision::Reconcile { tasks: tasks.clone() });
     }
     let timeout = state.settings.launch_timeout_secs;
-    let silent: Vec<ReconcileTask> = state
-        .d
-        .plan
-        .steps()
-        .filter(|s| s.status == StepStatus::Starting)
+    let plan = &state.d.plan;
+    let silent: Vec<ReconcileTask> = plan
+        .starting()
+        .map(|pos| plan.at(pos))
         .filter(|s| s.updated_at.is_some_and(|t| now.secs_since(t) >= timeout))
         .filter_map(|s| {
             let task = s.task_id.clone()?;
@@ -344,22 +343,20 @@ pub fn decide(state: &State, now: Time) -> Vec<Decision> {
 
     let hosts_with_offers: BTreeSet<&str> =
         state.offers.iter().map(|o| o.hostname.as_str()).collect();
-    let starved = state.d.nodes.keys().any(|h| {
+    // Only filtered nodes can starve unless offers are suppressed (then every node can).
+    let wants = |h: &String| {
         !hosts_with_offers.contains(h.as_str())
             && (state.filtered.contains(h) || state.suppressed)
             && state.wants_offer(h, now)
-    });
+    };
+    let starved = if state.suppressed {
+        state.d.nodes.keys().any(wants)
+    } else {
+        state.filtered.iter().filter(|h| state.d.nodes.contains_key(*h)).any(wants)
+    };
     if starved {
         out.push(Decision::Revive);
-    } else if !state.settings.onboarding
-        && !state.suppressed
-        && state.d.plan.steps().next().is_some()
-        && state
-            .d
-            .plan
-            .steps()
-            .all(|s| matches!(s.status, StepStatus::Complete | StepStatus::Error))
-    {
+    } else if !state.settings.onboarding && !state.suppressed && state.d.plan.is_settled() {
         out.push(Decision::Suppress);
     }
     out

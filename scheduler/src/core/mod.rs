@@ -10,6 +10,7 @@ pub mod executor_info;
 pub mod plan;
 pub mod render;
 pub mod settings;
+pub mod sim;
 pub mod state;
 
 pub use decide::{Decision, decide};

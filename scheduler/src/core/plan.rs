@@ -13,7 +13,7 @@
 //! `reboot` phase pass over it. The `mdm-cluster` phase never does (the cluster cannot be built
 //! without its MDM hosts), so a lost MDM host keeps the plan blocked, with the reason on its steps.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use scaleio::ObjectName;
 use scaleio::step::Component;
@@ -295,15 +295,122 @@ pub struct Phase {
     pub steps: Vec<StepRecord>,
 }
 
-/// The plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The plan. Its phases are read through [`Plan::phases`] and changed only through its methods
+/// (a step through the [`StepMut`] guard of [`Plan::at_mut`]), so the index it keeps beside them
+/// (steps by id, by task id and by node; per-phase barrier sets; steps waiting on time or on a
+/// change) always agrees with them. The index is not serialised: it is rebuilt on reading.
+#[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     /// Phases in order (no `reboot` phase with `--no-reboot`).
-    pub phases: Vec<Phase>,
+    phases: Vec<Phase>,
+    #[serde(skip)]
+    index: PlanIndex,
+}
+
+impl PartialEq for Plan {
+    fn eq(&self, other: &Plan) -> bool {
+        self.phases == other.phases
+    }
+}
+
+impl<'de> Deserialize<'de> for Plan {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Plan, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            phases: Vec<Phase>,
+        }
+        Ok(Plan::from_phases(Raw::deserialize(deserializer)?.phases))
+    }
 }
 
 /// Position of a step: (phase index, step index).
 pub type StepPos = (usize, usize);
+
+/// What the index remembers of a step between two looks, to undo its part.
+#[derive(Debug, Clone)]
+struct Seen {
+    status: StepStatus,
+    passes: bool,
+    task_id: Option<String>,
+}
+
+impl Seen {
+    fn of(step: &StepRecord, phase: PhaseName) -> Seen {
+        Seen { status: step.status, passes: step.passes(phase), task_id: step.task_id.clone() }
+    }
+}
+
+/// One phase's part of the index.
+#[derive(Debug, Clone, Default)]
+struct PhaseIndex {
+    /// Steps that hold up the phase's all-node barrier and serial order (see
+    /// [`StepRecord::passes`]), by step index.
+    blocking: BTreeSet<usize>,
+    /// Steps in flight.
+    in_flight: usize,
+}
+
+/// One node's part of the index.
+#[derive(Debug, Clone)]
+struct NodeIndex {
+    /// Its steps, in plan order.
+    steps: Vec<StepPos>,
+    /// Marked for a readiness check at the next [`Plan::take_ready`].
+    dirty: bool,
+}
+
+/// The plan's index (see [`Plan`]). Everything in it is derived from the phases.
+#[derive(Debug, Clone, Default)]
+struct PlanIndex {
+    by_id: HashMap<Box<str>, StepPos>,
+    by_task: HashMap<Box<str>, StepPos>,
+    node_slot: HashMap<Box<str>, usize>,
+    nodes: Vec<NodeIndex>,
+    phases: Vec<PhaseIndex>,
+    /// Failed steps by the time of their next attempt.
+    failed: BTreeSet<(Time, StepPos)>,
+    /// Steps launched without an update yet, in plan order.
+    starting: BTreeSet<StepPos>,
+    complete: usize,
+    error: usize,
+    total: usize,
+    /// Nodes marked for a readiness check.
+    dirty: Vec<usize>,
+    /// Every node needs a readiness check (a phase's barrier opened, or the plan was just read).
+    all_dirty: bool,
+}
+
+/// Mutable access to one step (from [`Plan::at_mut`]); when dropped it brings the plan's index
+/// up to date with what changed. A step's `id` and `node` never change.
+#[derive(Debug)]
+pub struct StepMut<'a> {
+    plan: &'a mut Plan,
+    pos: StepPos,
+    seen: Seen,
+}
+
+impl std::ops::Deref for StepMut<'_> {
+    type Target = StepRecord;
+    fn deref(&self) -> &StepRecord {
+        self.plan.at(self.pos)
+    }
+}
+
+impl std::ops::DerefMut for StepMut<'_> {
+    fn deref_mut(&mut self) -> &mut StepRecord {
+        &mut self.plan.phases[self.pos.0].steps[self.pos.1]
+    }
+}
+
+impl Drop for StepMut<'_> {
+    fn drop(&mut self) {
+        let seen = std::mem::replace(
+            &mut self.seen,
+            Seen { status: StepStatus::Pending, passes: false, task_id: None },
+        );
+        self.plan.resync(self.pos, seen);
+    }
+}
 
 impl Plan {
     /// An empty plan with every phase (the reboot phase only if reboots are on).
@@ -313,12 +420,40 @@ impl Plan {
             .filter(|p| reboot || **p != PhaseName::Reboot)
             .map(|&name| Phase { name, steps: Vec::new() })
             .collect();
-        Plan { phases }
+        Plan::from_phases(phases)
+    }
+
+    /// A plan of these phases, as read from the store.
+    pub fn from_phases(phases: Vec<Phase>) -> Plan {
+        let mut plan = Plan { phases, index: PlanIndex::default() };
+        plan.index.phases = vec![PhaseIndex::default(); plan.phases.len()];
+        for pi in 0..plan.phases.len() {
+            for si in 0..plan.phases[pi].steps.len() {
+                plan.track((pi, si));
+            }
+        }
+        plan.index.all_dirty = true;
+        plan
+    }
+
+    /// The phases, in order.
+    pub fn phases(&self) -> &[Phase] {
+        &self.phases
     }
 
     /// Every step in plan order.
     pub fn steps(&self) -> impl Iterator<Item = &StepRecord> {
         self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+
+    /// Number of steps.
+    pub fn len(&self) -> usize {
+        self.index.total
+    }
+
+    /// Whether the plan has no step.
+    pub fn is_empty(&self) -> bool {
+        self.index.total == 0
     }
 
     /// Positions of every step in plan order.
@@ -332,47 +467,274 @@ impl Plan {
         out
     }
 
+    /// Positions of a node's steps in plan order (empty for a node without steps).
+    pub fn node_positions(&self, hostname: &str) -> &[StepPos] {
+        match self.index.node_slot.get(hostname) {
+            Some(&slot) => &self.index.nodes[slot].steps,
+            None => &[],
+        }
+    }
+
+    /// Positions of the steps launched without an update yet, in plan order.
+    pub fn starting(&self) -> impl Iterator<Item = StepPos> + '_ {
+        self.index.starting.iter().copied()
+    }
+
     /// The step at `pos`.
     pub fn at(&self, pos: StepPos) -> &StepRecord {
         &self.phases[pos.0].steps[pos.1]
     }
 
-    /// The step at `pos`, mutably.
-    pub fn at_mut(&mut self, pos: StepPos) -> &mut StepRecord {
-        &mut self.phases[pos.0].steps[pos.1]
+    /// The step at `pos`, mutably; the index follows when the guard is dropped.
+    pub fn at_mut(&mut self, pos: StepPos) -> StepMut<'_> {
+        let seen = Seen::of(self.at(pos), self.phases[pos.0].name);
+        StepMut { plan: self, pos, seen }
     }
 
     /// The position of the step with this id.
     pub fn find(&self, id: &str) -> Option<StepPos> {
-        self.positions().into_iter().find(|&pos| self.at(pos).id == id)
+        self.index.by_id.get(id).copied()
     }
 
     /// The position of the step whose latest launch is `task_id`.
     pub fn find_task(&self, task_id: &str) -> Option<StepPos> {
-        self.positions().into_iter().find(|&pos| self.at(pos).task_id.as_deref() == Some(task_id))
+        self.index.by_task.get(task_id).copied()
     }
 
     /// Whether the plan has steps for this node.
     pub fn has_node(&self, hostname: &str) -> bool {
-        self.steps().any(|s| s.node == hostname)
+        !self.node_positions(hostname).is_empty()
     }
 
     /// Whether every step is complete (and there is at least one).
     pub fn is_complete(&self) -> bool {
-        self.steps().next().is_some() && self.steps().all(|s| s.status == StepStatus::Complete)
+        self.index.total > 0 && self.index.complete == self.index.total
     }
 
-    fn phase_mut(&mut self, name: PhaseName) -> Option<&mut Phase> {
-        self.phases.iter_mut().find(|p| p.name == name)
+    /// Whether every step is complete or in error (and there is at least one): nothing is left
+    /// to do without an operator.
+    pub fn is_settled(&self) -> bool {
+        self.index.total > 0 && self.index.complete + self.index.error == self.index.total
+    }
+
+    fn phase_index(&self, name: PhaseName) -> Option<usize> {
+        self.phases.iter().position(|p| p.name == name)
     }
 
     fn push(&mut self, phase: PhaseName, id: String, node: &str, action: Action) {
         if self.find(&id).is_some() {
             return;
         }
-        if let Some(p) = self.phase_mut(phase) {
-            p.steps.push(StepRecord::new(id, node, action));
+        if let Some(pi) = self.phase_index(phase) {
+            self.phases[pi].steps.push(StepRecord::new(id, node, action));
+            self.track((pi, self.phases[pi].steps.len() - 1));
         }
+    }
+
+    /// Inserts `step` at `pos`, moving the phase's later steps down by one.
+    fn insert(&mut self, pos: StepPos, step: StepRecord) {
+        let (pi, si) = pos;
+        let len = self.phases[pi].steps.len();
+        for i in (si..len).rev() {
+            self.untrack((pi, i));
+        }
+        self.phases[pi].steps.insert(si, step);
+        for i in si..=len {
+            self.track((pi, i));
+        }
+    }
+
+    /// Adds the step at `pos` to the index.
+    fn track(&mut self, pos: StepPos) {
+        let phase = self.phases[pos.0].name;
+        let step = &self.phases[pos.0].steps[pos.1];
+        let ix = &mut self.index;
+        ix.by_id.entry(step.id.as_str().into()).or_insert(pos);
+        if let Some(task) = &step.task_id {
+            ix.by_task.insert(task.as_str().into(), pos);
+        }
+        let slot = match ix.node_slot.get(step.node.as_str()) {
+            Some(&slot) => slot,
+            None => {
+                ix.nodes.push(NodeIndex { steps: Vec::new(), dirty: false });
+                ix.node_slot.insert(step.node.as_str().into(), ix.nodes.len() - 1);
+                ix.nodes.len() - 1
+            }
+        };
+        let steps = &mut ix.nodes[slot].steps;
+        let at = steps.partition_point(|&p| p < pos);
+        steps.insert(at, pos);
+        ix.total += 1;
+        let seen = Seen::of(step, phase);
+        self.add_status(pos, &seen);
+        self.mark_node(pos);
+    }
+
+    /// Removes the step at `pos` from the index.
+    fn untrack(&mut self, pos: StepPos) {
+        let phase = self.phases[pos.0].name;
+        let seen = Seen::of(self.at(pos), phase);
+        self.remove_status(pos, &seen);
+        let step = &self.phases[pos.0].steps[pos.1];
+        let ix = &mut self.index;
+        if ix.by_id.get(step.id.as_str()) == Some(&pos) {
+            ix.by_id.remove(step.id.as_str());
+        }
+        if let Some(task) = &step.task_id
+            && ix.by_task.get(task.as_str()) == Some(&pos)
+        {
+            ix.by_task.remove(task.as_str());
+        }
+        if let Some(&slot) = ix.node_slot.get(step.node.as_str()) {
+            ix.nodes[slot].steps.retain(|&p| p != pos);
+        }
+        ix.total -= 1;
+    }
+
+    fn add_status(&mut self, pos: StepPos, seen: &Seen) {
+        let ix = &mut self.index;
+        match seen.status {
+            StepStatus::Complete => ix.complete += 1,
+            StepStatus::Error => ix.error += 1,
+            StepStatus::Failed { next_attempt_at } => {
+                ix.failed.insert((next_attempt_at, pos));
+            }
+            StepStatus::Starting => {
+                ix.starting.insert(pos);
+            }
+            _ => {}
+        }
+        if seen.status.in_flight() {
+            ix.phases[pos.0].in_flight += 1;
+        }
+        if !seen.passes {
+            ix.phases[pos.0].blocking.insert(pos.1);
+        }
+    }
+
+    fn remove_status(&mut self, pos: StepPos, seen: &Seen) {
+        let ix = &mut self.index;
+        match seen.status {
+            StepStatus::Complete => ix.complete -= 1,
+            StepStatus::Error => ix.error -= 1,
+            StepStatus::Failed { next_attempt_at } => {
+                ix.failed.remove(&(next_attempt_at, pos));
+            }
+            StepStatus::Starting => {
+                ix.starting.remove(&pos);
+            }
+            _ => {}
+        }
+        if seen.status.in_flight() {
+            ix.phases[pos.0].in_flight -= 1;
+        }
+        if !seen.passes {
+            ix.phases[pos.0].blocking.remove(&pos.1);
+        }
+    }
+
+    /// Marks the node of the step at `pos` for a readiness check.
+    fn mark_node(&mut self, pos: StepPos) {
+        let node = self.phases[pos.0].steps[pos.1].node.as_str();
+        if let Some(&slot) = self.index.node_slot.get(node)
+            && !self.index.nodes[slot].dirty
+        {
+            self.index.nodes[slot].dirty = true;
+            self.index.dirty.push(slot);
+        }
+    }
+
+    /// Brings the index up to date after the step at `pos` changed from `seen`.
+    fn resync(&mut self, pos: StepPos, seen: Seen) {
+        let phase = self.phases[pos.0].name;
+        let now = Seen::of(self.at(pos), phase);
+        if now.task_id != seen.task_id {
+            if let Some(old) = &seen.task_id
+                && self.index.by_task.get(old.as_str()) == Some(&pos)
+            {
+                self.index.by_task.remove(old.as_str());
+            }
+            if let Some(new) = &now.task_id {
+                self.index.by_task.insert(new.as_str().into(), pos);
+            }
+        }
+        if now.status == seen.status && now.passes == seen.passes {
+            return;
+        }
+        self.remove_status(pos, &seen);
+        self.add_status(pos, &now);
+        // What can make a pending step ready: the step itself became pending, or a step it
+        // waits for began to pass.
+        if now.status == StepStatus::Pending || now.passes != seen.passes {
+            self.mark_node(pos);
+        }
+        if now.passes != seen.passes {
+            let blocking = &self.index.phases[pos.0].blocking;
+            if blocking.is_empty() {
+                // An all-node barrier may have opened.
+                self.index.all_dirty = true;
+            } else if phase.strategy() == Strategy::Serial {
+                // The serial phase's next step may have come up.
+                let first = *blocking.first().expect("not empty");
+                self.mark_node((pos.0, first));
+            }
+        }
+    }
+
+    /// Whether the barriers let the step at `pos` start (its own status is not looked at): the
+    /// indexed equal of [`Plan::deps_complete`], costing a look at the node's own steps and one
+    /// per phase.
+    pub fn ready(&self, pos: StepPos) -> bool {
+        let (pi, si) = pos;
+        let phase = &self.phases[pi];
+        let own = self.node_positions(&phase.steps[si].node);
+        let complete = |p: &StepPos| self.at(*p).status == StepStatus::Complete;
+        for (ei, earlier) in self.phases[..pi].iter().enumerate() {
+            let all_nodes =
+                earlier.name == PhaseName::MdmCluster || phase.name == PhaseName::Reboot;
+            let open = if all_nodes {
+                !self.index.phases[ei].blocking.is_empty()
+            } else {
+                !own.iter().filter(|p| p.0 == ei).all(complete)
+            };
+            if open {
+                return false;
+            }
+        }
+        match phase.name.strategy() {
+            Strategy::Serial => self.index.phases[pi].blocking.first().is_none_or(|&f| f >= si),
+            Strategy::Parallel => own.iter().filter(|p| p.0 == pi && p.1 < si).all(complete),
+        }
+    }
+
+    /// Steps to move to `prepared` now: failed steps whose retry is due, and pending steps whose
+    /// barriers are met among the nodes marked since the last call (every node after a barrier
+    /// opened). Clears the marks. In plan order.
+    pub fn take_ready(&mut self, now: Time) -> Vec<StepPos> {
+        let mut out: Vec<StepPos> = self
+            .index
+            .failed
+            .range(..=(now, (usize::MAX, usize::MAX)))
+            .map(|&(_, pos)| pos)
+            .collect();
+        let ix = &self.index;
+        let slots: Vec<usize> =
+            if ix.all_dirty { (0..ix.nodes.len()).collect() } else { ix.dirty.clone() };
+        for slot in slots {
+            for &pos in &self.index.nodes[slot].steps {
+                if self.at(pos).status == StepStatus::Pending && self.ready(pos) {
+                    out.push(pos);
+                }
+            }
+        }
+        let ix = &mut self.index;
+        for slot in ix.dirty.drain(..) {
+            ix.nodes[slot].dirty = false;
+        }
+        ix.all_dirty = false;
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Adds the cluster steps of full provisioning (the serial `mdm-cluster` phase).
@@ -515,18 +877,22 @@ impl Plan {
         self.push(v, format!("volume-plumbing.isolator.{host}"), host, Action::Isolator);
         let id = format!("reboot.{host}");
         let exists = self.find(&id).is_some();
-        if let (false, Some(phase)) = (exists, self.phase_mut(PhaseName::Reboot)) {
+        if let (false, Some(pi)) = (exists, self.phase_index(PhaseName::Reboot)) {
             let step = StepRecord::new(id, host, Action::Reboot);
-            let own = phase.steps.iter().position(|s| s.node == scheduler_host);
+            let own = self.node_positions(scheduler_host).iter().find(|p| p.0 == pi).copied();
             match own {
-                Some(i) if host != scheduler_host => phase.steps.insert(i, step),
-                _ => phase.steps.push(step),
+                Some(pos) if host != scheduler_host => self.insert(pos, step),
+                _ => {
+                    self.phases[pi].steps.push(step);
+                    self.track((pi, self.phases[pi].steps.len() - 1));
+                }
             }
         }
         self.push(PhaseName::Verify, format!("verify.{host}"), host, Action::Verify);
     }
 
-    /// Whether the barriers let the step at `pos` start (its own status is not looked at).
+    /// Whether the barriers let the step at `pos` start (its own status is not looked at), by a
+    /// scan of the plan: the reference that [`Plan::ready`] and [`Barriers`] answer like.
     pub fn deps_complete(&self, pos: StepPos) -> bool {
         let (pi, si) = pos;
         let phase = &self.phases[pi];
@@ -576,8 +942,8 @@ impl Plan {
 
     /// Whether a serial phase already has a step in flight (only one at a time).
     pub fn serial_busy(&self, phase: usize) -> bool {
-        let p = &self.phases[phase];
-        p.name.strategy() == Strategy::Serial && p.steps.iter().any(|s| s.status.in_flight())
+        self.phases[phase].name.strategy() == Strategy::Serial
+            && self.index.phases[phase].in_flight > 0
     }
 }
 

@@ -4,7 +4,7 @@
 //! offers, pending acknowledgements and reconciliation requests are not (they die with the
 //! subscription anyway).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use mesos::scheduler::{Acknowledge, Event, ReconcileTask};
 use mesos::v1::{AgentID, ExecutorID, Offer, OfferID, TaskID, TaskState, TaskStatus, ValueType};
@@ -99,9 +99,9 @@ pub enum RestoreError {
 }
 
 impl Persisted {
-    /// JSON bytes for the store.
+    /// JSON bytes for the store (compact: the document is large and saved often).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).expect("the persisted state always serialises")
+        serde_json::to_vec(self).expect("the persisted state always serialises")
     }
 
     /// Reads bytes written by [`Persisted::to_json`].
@@ -198,6 +198,46 @@ impl Input {
     }
 }
 
+/// The longest attribute value kept; longer ones are cut (and then refused by whoever reads
+/// them), so one agent cannot make the stored state too large for the store.
+const MAX_ATTRIBUTE_BYTES: usize = 16 * 1024;
+
+/// The attributes the scheduler reads (`os` and `scaleio-*`) as `(name, value)`, in offer order.
+/// Sets and ranges are written as Mesos' `--attributes` syntax spells them (`{a,b}`, `[1-2]`),
+/// so a `scaleio-persona:{primary}` is refused as what it is rather than silently dropped.
+fn read_attributes(offer: &Offer) -> Vec<(String, String)> {
+    offer
+        .attributes
+        .iter()
+        .filter(|a| a.name == OS_ATTRIBUTE || a.name.starts_with("scaleio-"))
+        .filter_map(|a| {
+            let value = match a.kind {
+                ValueType::Text => a.text.as_ref()?.value.clone(),
+                ValueType::Scalar => a.scalar.as_ref()?.value.to_string(),
+                ValueType::Set => format!("{{{}}}", a.set.as_ref()?.item.join(",")),
+                ValueType::Ranges => {
+                    let spans: Vec<String> = a
+                        .ranges
+                        .as_ref()?
+                        .range
+                        .iter()
+                        .map(|r| format!("{}-{}", r.begin, r.end))
+                        .collect();
+                    format!("[{}]", spans.join(","))
+                }
+                _ => return None,
+            };
+            let value = if value.len() > MAX_ATTRIBUTE_BYTES {
+                let head: String = value.chars().take(32).collect();
+                format!("{head}… ({} bytes, too long)", value.len())
+            } else {
+                value
+            };
+            Some((a.name.clone(), value))
+        })
+        .collect()
+}
+
 /// The executor's `TASK_FAILED` data: `{"version":1,"failure":{…},"transcript":[…]}` (a bare
 /// `StepFailure` is read too).
 fn step_failure(data: &[u8]) -> Option<StepFailure> {
@@ -217,6 +257,8 @@ pub struct State {
     pub(crate) settings: Settings,
     pub(crate) d: Durable,
     pub(crate) offers: Vec<Offer>,
+    /// Ids of `offers`, for the duplicate check and lookups.
+    pub(crate) offer_ids: HashSet<OfferID>,
     pub(crate) acks: Vec<Acknowledge>,
     pub(crate) kills: Vec<(TaskID, Option<AgentID>)>,
     pub(crate) reconcile: Vec<Vec<ReconcileTask>>,
@@ -225,11 +267,16 @@ pub struct State {
     pub(crate) suppressed: bool,
     pub(crate) subscribed: bool,
     pub(crate) dirty: bool,
+    /// A committed launch or acknowledgement is not saved yet: its call waits for the save.
+    pub(crate) calls_wait: bool,
     pub(crate) offers_handled: u64,
     pub(crate) selection_problem: Option<String>,
     pub(crate) last_error: Option<String>,
     pub(crate) last_implicit: Option<Time>,
     pub(crate) too_small: BTreeMap<String, String>,
+    /// Every node's problems and personas were assessed since the start (later OFFERS events
+    /// assess only their own nodes: the rest cannot have changed).
+    pub(crate) assessed: bool,
 }
 
 /// Implicit reconciliation runs again this often while subscribed.
@@ -261,6 +308,7 @@ impl State {
             settings,
             d: persisted.state,
             offers: Vec::new(),
+            offer_ids: HashSet::new(),
             acks: Vec::new(),
             kills: Vec::new(),
             reconcile: Vec::new(),
@@ -269,17 +317,31 @@ impl State {
             suppressed: false,
             subscribed: false,
             dirty: false,
+            calls_wait: false,
             offers_handled: 0,
             selection_problem: None,
             last_error: None,
             last_implicit: None,
             too_small: BTreeMap::new(),
+            assessed: false,
         }
     }
 
     /// The document to save.
     pub fn persisted(&self) -> Persisted {
         Persisted { version: PERSISTED_VERSION, state: self.d.clone() }
+    }
+
+    /// The bytes of [`State::persisted`]`().to_json()`, without copying the state first.
+    pub fn persisted_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            version: u32,
+            #[serde(flatten)]
+            state: &'a Durable,
+        }
+        serde_json::to_vec(&Borrowed { version: PERSISTED_VERSION, state: &self.d })
+            .expect("the persisted state always serialises")
     }
 
     /// Whether the durable part changed since [`State::mark_saved`].
@@ -290,6 +352,16 @@ impl State {
     /// The loop saved [`State::persisted`].
     pub fn mark_saved(&mut self) {
         self.dirty = false;
+        self.calls_wait = false;
+    }
+
+    /// Whether a decision committed since the last save has a call that must wait for a save: a
+    /// launch (the store is the write-ahead log) or an acknowledgement (once acknowledged, the
+    /// master never resends the update, so what it changed must be stored first). Other changes
+    /// ([`State::is_dirty`] alone: offers seen, retries coming due, skipped steps) are derived
+    /// again after a restart, so a loop may put their save off and coalesce it with later ones.
+    pub fn calls_wait_for_save(&self) -> bool {
+        self.calls_wait
     }
 
     /// Settings.
@@ -344,10 +416,14 @@ impl State {
             Input::Subscribed { framework_id } => self.on_subscribed(framework_id),
             Input::Disconnected => {
                 self.subscribed = false;
-                self.offers.clear();
+                self.clear_offers();
             }
             Input::Offers(offers) => self.offered(now, offers),
-            Input::Rescind(id) => self.offers.retain(|o| o.id != id),
+            Input::Rescind(id) => {
+                if self.offer_ids.remove(&id) {
+                    self.offers.retain(|o| o.id != id);
+                }
+            }
             Input::Update(status) => self.update(now, status),
             Input::Failure { agent_id, executor_id, status } => {
                 let code = status.map(|s| {
@@ -362,7 +438,7 @@ impl State {
                 }
             }
             Input::AgentLost(agent_id) => {
-                self.offers.retain(|o| o.agent_id != agent_id);
+                self.retain_offers(|o| o.agent_id != agent_id);
                 if let Some(node) = self.node_by_agent_mut(&agent_id) {
                     tracing::warn!(node = %node.hostname, agent = %agent_id, "the master removed the agent");
                     node.lost = true;
@@ -410,7 +486,11 @@ impl State {
         if expired.is_empty() {
             return;
         }
-        for step in self.d.plan.phases.iter_mut().flat_map(|p| p.steps.iter_mut()) {
+        let mut positions: Vec<StepPos> =
+            expired.keys().flat_map(|host| self.d.plan.node_positions(host)).copied().collect();
+        positions.sort_unstable();
+        for pos in positions {
+            let mut step = self.d.plan.at_mut(pos);
             if step.status == StepStatus::Complete || step.lost_node {
                 continue;
             }
@@ -427,8 +507,9 @@ impl State {
 
     /// The node's agent is back: steps set to error while it was lost go back to pending.
     fn node_back(&mut self, now: Time, host: &str) {
-        for step in self.d.plan.phases.iter_mut().flat_map(|p| p.steps.iter_mut()) {
-            if step.lost_node && step.node == host {
+        for pos in self.d.plan.node_positions(host).to_vec() {
+            let mut step = self.d.plan.at_mut(pos);
+            if step.lost_node {
                 step.lost_node = false;
                 if step.status == StepStatus::Error {
                     step.status = StepStatus::Pending;
@@ -452,7 +533,7 @@ impl State {
         }
         self.subscribed = true;
         self.last_error = None;
-        self.offers.clear();
+        self.clear_offers();
         self.suppressed = false;
         // Filters may survive on the master: assume every node is filtered, so a ready step
         // triggers a REVIVE.
@@ -478,7 +559,7 @@ impl State {
 
     fn error(&mut self, now: Time, message: String) {
         self.subscribed = false;
-        self.offers.clear();
+        self.clear_offers();
         if message.contains("Framework has been removed") {
             // The id is dead and so are its executors: start over as a new framework.
             self.d.framework_id = None;
@@ -492,14 +573,34 @@ impl State {
         self.last_error = Some(message);
     }
 
+    fn clear_offers(&mut self) {
+        self.offers.clear();
+        self.offer_ids.clear();
+    }
+
+    fn retain_offers(&mut self, mut keep: impl FnMut(&Offer) -> bool) {
+        let ids = &mut self.offer_ids;
+        self.offers.retain(|o| {
+            let k = keep(o);
+            if !k {
+                ids.remove(&o.id);
+            }
+            k
+        });
+    }
+
     fn offered(&mut self, now: Time, offers: Vec<Offer>) {
+        let mut hosts: BTreeSet<String> = BTreeSet::new();
         for offer in offers {
             self.see_agent(now, &offer);
-            if !self.offers.iter().any(|o| o.id == offer.id) {
+            if !hosts.contains(&offer.hostname) {
+                hosts.insert(offer.hostname.clone());
+            }
+            if self.offer_ids.insert(offer.id.clone()) {
                 self.offers.push(offer);
             }
         }
-        self.assign();
+        self.assign(&hosts);
     }
 
     /// Records the agent behind an offer: identity, address, capacity, attributes; handles a new
@@ -515,18 +616,7 @@ impl State {
             mem_mb: super::executor_info::offered(offer, "mem"),
             disk_mb: super::executor_info::offered(offer, "disk"),
         };
-        let attributes: Vec<(String, String)> = offer
-            .attributes
-            .iter()
-            .filter_map(|a| {
-                let value = match a.kind {
-                    ValueType::Text => a.text.as_ref()?.value.clone(),
-                    ValueType::Scalar => a.scalar.as_ref()?.value.to_string(),
-                    _ => return None,
-                };
-                Some((a.name.clone(), value))
-            })
-            .collect();
+        let attributes = read_attributes(offer);
         let agent_id = offer.agent_id.value.clone();
         let host = offer.hostname.clone();
         let mut changed_from = None;
@@ -546,6 +636,12 @@ impl State {
                 }
                 if capacity.cpus > node.capacity.cpus || capacity.mem_mb > node.capacity.mem_mb {
                     node.capacity = capacity;
+                }
+                // Corrected attributes (an agent restarted with them) count until the node is
+                // planned; after that its steps were built from the old ones.
+                if node.attributes != attributes && !self.d.plan.has_node(&host) {
+                    node.attributes = attributes;
+                    self.dirty = true;
                 }
             }
             None => {
@@ -576,9 +672,9 @@ impl State {
         if let Some(old) = changed_from {
             tracing::info!(node = %host, old = %old, new = %agent_id, "agent id changed");
             // The old incarnation's tasks are gone with it.
-            for pos in self.d.plan.positions() {
+            for pos in self.d.plan.node_positions(&host).to_vec() {
                 let s = self.d.plan.at(pos);
-                if s.node == host && s.status.in_flight() && s.agent_id.as_deref() == Some(&old) {
+                if s.status.in_flight() && s.agent_id.as_deref() == Some(&old) {
                     // Reconciliation will answer for the old task too; make the step retry now.
                     self.fail(
                         now,
@@ -594,29 +690,77 @@ impl State {
     }
 
     /// Decides personas and grows the plan: the MDM choice in full mode (once, only when all
-    /// three can be chosen), then every provisionable node's steps.
-    fn assign(&mut self) {
+    /// three can be chosen), then every provisionable node's steps. `offered` names the nodes of
+    /// this OFFERS event: only they can have changed since the last call, unless the cluster's
+    /// steps still wait (then every node counts) or this is the first call.
+    fn assign(&mut self, offered: &BTreeSet<String>) {
+        let cluster_waits = match &self.settings.mode {
+            Mode::Full => self.d.mdms.is_none(),
+            Mode::Preconfigured(_) => !self
+                .d
+                .plan
+                .phases()
+                .iter()
+                .any(|p| p.name == super::plan::PhaseName::MdmCluster && !p.steps.is_empty()),
+        };
+        let hosts: Vec<String> = if !self.assessed || cluster_waits {
+            self.d.nodes.keys().cloned().collect()
+        } else {
+            offered.iter().filter(|h| self.d.nodes.contains_key(*h)).cloned().collect()
+        };
+        self.assessed = true;
         // Node problems that keep a node out of the plan.
         let mut usable: Vec<String> = Vec::new();
-        for node in self.d.nodes.values_mut() {
+        for host in &hosts {
+            let node = self.d.nodes.get_mut(host).expect("hosts are known nodes");
             let agent = topology::Agent {
                 hostname: node.hostname.clone(),
                 ip: node.ip.clone(),
                 capacity: node.capacity,
                 attributes: node.attributes.clone(),
             };
-            let os =
-                node.attributes.iter().find(|(k, _)| k == OS_ATTRIBUTE).map(|(_, v)| v.as_str());
-            let problem = match (os, agent.placement(), agent.persona_claim()) {
+            let oses: Vec<&str> = node
+                .attributes
+                .iter()
+                .filter(|(k, _)| k == OS_ATTRIBUTE)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let os = oses.first().copied();
+            let claim = agent.persona_claim();
+            let taken = match (&claim, &self.d.mdms) {
+                (Ok(Some(p)), Some(m)) if p.is_mdm() && m.persona_of(&node.hostname) != *p => {
+                    let holder = match p {
+                        Persona::Primary => &m.primary,
+                        Persona::Secondary => &m.secondary,
+                        _ => &m.tiebreaker,
+                    };
+                    Some(format!(
+                        "attribute `{}` asks for the {p} MDM, but {holder} already is (the MDMs are chosen once)\nhint: remove the attribute to make this agent a data node, and restart the agent",
+                        topology::PERSONA_ATTRIBUTE
+                    ))
+                }
+                _ => None,
+            };
+            let problem = match (os, agent.placement(), claim) {
                 (None, _, _) => Some(format!(
                     "the agent has no `{OS_ATTRIBUTE}` attribute (expected one of: {})\nhint: set it, e.g. `echo ubuntu14 > /etc/mesos-slave/attributes/{OS_ATTRIBUTE}`, and restart the agent",
                     self.settings.platforms()
                 )),
+                _ if oses.len() > 1 => Some(format!(
+                    "attribute `{OS_ATTRIBUTE}` is given more than once ({}); expected one of: {}\nhint: keep one `{OS_ATTRIBUTE}` attribute on the agent and restart the agent",
+                    oses.iter()
+                        .map(|v| format!("`{}`", topology::shown(v)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.settings.platforms()
+                )),
                 (Some(os), _, _) if self.settings.bundle_for(os).is_none() => Some(format!(
-                    "no bundle for its `{OS_ATTRIBUTE}` attribute `{os}` (bundles exist for: {})",
+                    "no bundle for its `{OS_ATTRIBUTE}` attribute `{}` (bundles exist for: {})\nhint: set `{OS_ATTRIBUTE}` to one of them on the agent and restart it, or build a bundle for its OS with `cargo xtask bundle`",
+                    topology::shown(os),
                     self.settings.platforms()
                 )),
                 (_, Err(e), _) | (_, _, Err(e)) => Some(e.to_string()),
+                _ if taken.is_some() => taken,
                 (_, Ok(placement), Ok(_)) => {
                     node.placement = placement;
                     None
@@ -668,7 +812,7 @@ impl State {
             }
             Mode::Preconfigured(_) => {
                 let has_cluster_steps =
-                    self.d.plan.phases.iter().any(|p| {
+                    self.d.plan.phases().iter().any(|p| {
                         p.name == super::plan::PhaseName::MdmCluster && !p.steps.is_empty()
                     });
                 if let (false, Some(anchor)) = (has_cluster_steps, usable.first()) {
@@ -684,12 +828,7 @@ impl State {
         let mdms = self.d.mdms.clone();
         // The scheduler's own host (rebooted last), named by hostname or by IP.
         let own = &self.settings.scheduler_host;
-        let own_host = self
-            .d
-            .nodes
-            .values()
-            .find(|n| &n.hostname == own || &n.ip == own)
-            .map_or_else(|| own.clone(), |n| n.hostname.clone());
+        let mut own_host: Option<String> = None;
         for host in usable {
             let node = self.d.nodes.get_mut(&host).expect("usable hosts are known nodes");
             if node.persona.is_none() {
@@ -697,13 +836,21 @@ impl State {
             }
             if !self.d.plan.has_node(&host) || self.d.plan.find(&format!("verify.{host}")).is_none()
             {
+                let own_host = own_host.get_or_insert_with(|| {
+                    self.d
+                        .nodes
+                        .values()
+                        .find(|n| &n.hostname == own || &n.ip == own)
+                        .map_or_else(|| own.clone(), |n| n.hostname.clone())
+                });
+                let node = &self.d.nodes[&host];
                 let persona = node.persona.unwrap_or(Persona::Data);
                 self.d.plan.add_node(
                     &host,
                     persona,
                     &node.placement,
                     &self.settings.protection_domain,
-                    &own_host,
+                    own_host,
                 );
                 self.dirty = true;
             }
@@ -737,7 +884,7 @@ impl State {
                 self.d.plan.at_mut(pos).updated_at = Some(now);
             }
             TaskState::Running => {
-                let step = self.d.plan.at_mut(pos);
+                let mut step = self.d.plan.at_mut(pos);
                 step.status = StepStatus::Running;
                 step.updated_at = Some(now);
                 if let Some(m) = status.message.filter(|m| !m.is_empty()) {
@@ -747,7 +894,7 @@ impl State {
             TaskState::Finished if status.data.is_none() && status.uuid.is_none() => {
                 // A reconciliation answer: the executor's own update (with the result) was not
                 // acknowledged yet, so the agent sends it again.
-                let step = self.d.plan.at_mut(pos);
+                let mut step = self.d.plan.at_mut(pos);
                 step.message = Some("finished; waiting for the executor's result".to_owned());
                 step.updated_at = Some(now);
             }
@@ -823,7 +970,7 @@ impl State {
                 message = "done; the pinned kernel runs after the reboot phase".to_owned();
             }
             Outcome::Reboot { boot_id, rebooting: true } => {
-                let step = self.d.plan.at_mut(pos);
+                let mut step = self.d.plan.at_mut(pos);
                 step.reboot_from = Some(boot_id);
                 step.status = StepStatus::Prepared;
                 step.updated_at = Some(now);
@@ -838,7 +985,7 @@ impl State {
             }
             _ => {}
         }
-        let step = self.d.plan.at_mut(pos);
+        let mut step = self.d.plan.at_mut(pos);
         step.status = StepStatus::Complete;
         step.finished_at = Some(now);
         step.updated_at = Some(now);
@@ -849,7 +996,7 @@ impl State {
     fn fail(&mut self, now: Time, pos: StepPos, message: String, retryable: bool) {
         let max = self.settings.max_attempts;
         let delay = self.settings.retry_delay_secs(self.d.plan.at(pos).attempts);
-        let step = self.d.plan.at_mut(pos);
+        let mut step = self.d.plan.at_mut(pos);
         step.updated_at = Some(now);
         self.dirty = true;
         if retryable && step.attempts < max {
@@ -887,7 +1034,7 @@ impl State {
             }
             Command::Retry(id) => {
                 let pos = self.d.plan.find(&id).ok_or_else(|| Refusal::UnknownStep(id.clone()))?;
-                let step = self.d.plan.at_mut(pos);
+                let mut step = self.d.plan.at_mut(pos);
                 match step.status {
                     StepStatus::Failed { .. } | StepStatus::Error => {
                         step.status = StepStatus::Pending;
@@ -904,21 +1051,10 @@ impl State {
     }
 
     /// Moves steps whose barriers are met to `prepared`, and due retries back to `prepared`.
-    /// It runs after every input, so it reads the barriers once (a per-step
-    /// `deps_complete` scan made each input quadratic in the plan's size).
+    /// It runs after every input, so it looks only where something changed (the plan's index
+    /// marks the nodes whose steps changed, every node when a phase's barrier opened).
     fn refresh(&mut self, now: Time) {
-        let ready: Vec<StepPos> = {
-            let plan = &self.d.plan;
-            let barriers = plan.barriers();
-            plan.positions()
-                .into_iter()
-                .filter(|&pos| match plan.at(pos).status {
-                    StepStatus::Pending => barriers.deps_complete(pos),
-                    StepStatus::Failed { next_attempt_at } => next_attempt_at <= now,
-                    _ => false,
-                })
-                .collect()
-        };
+        let ready = self.d.plan.take_ready(now);
         for pos in ready {
             self.d.plan.at_mut(pos).status = StepStatus::Prepared;
             self.dirty = true;
@@ -928,16 +1064,24 @@ impl State {
     /// Records decisions the loop is about to carry out. Call before persisting and before
     /// sending the calls, so a crash never forgets a launch (the store is the write-ahead log).
     pub fn commit(&mut self, now: Time, decisions: &[Decision]) {
+        // Offers and acknowledgements used up, removed in one pass at the end.
+        let mut offers = std::mem::take(&mut self.offers);
+        let offer_at: HashMap<&OfferID, usize> =
+            offers.iter().enumerate().map(|(i, o)| (&o.id, i)).collect();
+        let mut used: Vec<bool> = vec![false; offers.len()];
+        let mut acked: HashSet<(&str, &str, &[u8])> = HashSet::new();
         for decision in decisions {
             match decision {
                 Decision::Launch { offer_id, step, task, .. } => {
-                    if let Some(o) = self.offers.iter().find(|o| &o.id == offer_id) {
-                        self.too_small.remove(&o.hostname);
+                    if let Some(&i) = offer_at.get(offer_id)
+                        && !used[i]
+                    {
+                        self.too_small.remove(&offers[i].hostname);
+                        used[i] = true;
                     }
-                    self.offers.retain(|o| &o.id != offer_id);
                     self.offers_handled += 1;
                     if let Some(pos) = self.d.plan.find(step) {
-                        let record = self.d.plan.at_mut(pos);
+                        let mut record = self.d.plan.at_mut(pos);
                         record.attempts += 1;
                         record.status = StepStatus::Starting;
                         record.task_id = Some(task.task_id.value.clone());
@@ -947,23 +1091,36 @@ impl State {
                         let node = record.node.clone();
                         self.filtered.insert(node);
                         self.dirty = true;
+                        self.calls_wait = true;
                     }
                 }
                 Decision::Decline { offer_ids, refuse_seconds, reason } => {
                     for id in offer_ids {
-                        if let Some(i) = self.offers.iter().position(|o| &o.id == id) {
-                            let offer = self.offers.remove(i);
+                        if let Some(&i) = offer_at.get(id)
+                            && !used[i]
+                        {
+                            used[i] = true;
+                            let host = &offers[i].hostname;
                             if *refuse_seconds == super::decide::TOO_SMALL_REFUSE_SECS {
-                                self.too_small.insert(offer.hostname.clone(), reason.clone());
+                                self.too_small.insert(host.clone(), reason.clone());
                             }
-                            if *refuse_seconds >= self.settings.decline_secs {
-                                self.filtered.insert(offer.hostname);
+                            if *refuse_seconds >= self.settings.decline_secs
+                                && !self.filtered.contains(host)
+                            {
+                                self.filtered.insert(host.clone());
                             }
                             self.offers_handled += 1;
                         }
                     }
                 }
-                Decision::Acknowledge(ack) => self.acks.retain(|a| a != ack),
+                Decision::Acknowledge(ack) => {
+                    self.calls_wait = true;
+                    acked.insert((
+                        ack.agent_id.value.as_str(),
+                        ack.task_id.value.as_str(),
+                        ack.uuid.0.as_slice(),
+                    ));
+                }
                 Decision::Kill { task_id, .. } => self.kills.retain(|(t, _)| t != task_id),
                 Decision::Reconcile { tasks } => {
                     if tasks.is_empty() {
@@ -983,7 +1140,7 @@ impl State {
                 Decision::Suppress => self.suppressed = true,
                 Decision::Skip { step, message } => {
                     if let Some(pos) = self.d.plan.find(step) {
-                        let record = self.d.plan.at_mut(pos);
+                        let mut record = self.d.plan.at_mut(pos);
                         record.status = StepStatus::Complete;
                         record.message = Some(format!("skipped: {message}"));
                         record.finished_at = Some(now);
@@ -996,6 +1153,29 @@ impl State {
                     }
                 }
             }
+        }
+        drop(offer_at);
+        if used.contains(&true) {
+            let mut i = 0;
+            let ids = &mut self.offer_ids;
+            offers.retain(|o| {
+                let keep = !used[i];
+                i += 1;
+                if !keep {
+                    ids.remove(&o.id);
+                }
+                keep
+            });
+        }
+        self.offers = offers;
+        if !acked.is_empty() {
+            self.acks.retain(|a| {
+                !acked.contains(&(
+                    a.agent_id.value.as_str(),
+                    a.task_id.value.as_str(),
+                    a.uuid.0.as_slice(),
+                ))
+            });
         }
         self.refresh(now);
     }

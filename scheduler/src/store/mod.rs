@@ -49,6 +49,11 @@ pub struct StoreOptions {
     pub deadline: Duration,
 }
 
+/// How long one save of the scheduler's loop waits for ZooKeeper before it reports the store
+/// unavailable (in `/v1/health`) and holds its calls back until a later save succeeds. Short,
+/// because the loop waits with it; a write whose answer it missed is settled by the next save.
+pub const LOOP_SAVE_WAIT: Duration = Duration::from_secs(3);
+
 impl Default for StoreOptions {
     fn default() -> StoreOptions {
         StoreOptions { session_timeout: Duration::from_secs(10), deadline: Duration::from_secs(60) }
@@ -75,15 +80,11 @@ pub enum StoreError {
     },
     #[error("store {store}: {} is damaged: {problem}\nhint: restore it from a backup, or move it away to start with an empty state (the framework then registers anew)", .path.display())]
     Corrupt { store: String, path: PathBuf, problem: String },
+    /// ZooKeeper could not be reached, or refused the request; the cause is part of the message.
     #[error(
-        "store {store}: {action} failed\nhint: check that ZooKeeper is running and reachable from this host"
+        "store {store}: {action} failed: {cause}\nhint: check that ZooKeeper is running and reachable from this host"
     )]
-    Unavailable {
-        store: String,
-        action: &'static str,
-        #[source]
-        source: zookeeper_client::Error,
-    },
+    Unavailable { store: String, action: &'static str, cause: zookeeper_client::Error },
     #[error("store {store}: {action} gave up after {}s without an answer from ZooKeeper\nhint: check that ZooKeeper is running and reachable from this host", .waited.as_secs())]
     Timeout { store: String, action: &'static str, waited: Duration },
     #[error("store {store}: the state is {size} bytes, above ZooKeeper's limit of {limit} bytes")]
@@ -133,17 +134,33 @@ impl Store {
             Store::ZooKeeper(store) => store.save(expected, data).await,
         }
     }
+
+    /// Why the store cannot be written right now, when it knows without trying (the ZooKeeper
+    /// session is disconnected or expired, or the last operation could not reach it); `None`
+    /// for the file store, whose failures show in the save itself.
+    pub fn trouble(&self) -> Option<String> {
+        match self {
+            Store::File(_) => None,
+            Store::ZooKeeper(store) => store.trouble(),
+        }
+    }
 }
 
 /// The loop's view of the store: compare-and-set saves; any failure other than a conflict is
-/// reported with its whole cause chain.
+/// reported with its whole cause chain. A ZooKeeper save waits at most [`LOOP_SAVE_WAIT`], so the
+/// loop can show the outage in `/v1/health` and try again on its next turn.
 impl crate::runtime::StateStore for Store {
     async fn save(
         &mut self,
         expected: Option<crate::runtime::StoreVersion>,
         data: Vec<u8>,
     ) -> Result<crate::runtime::StoreVersion, crate::runtime::SaveError> {
-        match Store::save(self, expected.map(Version), &data).await {
+        let expected = expected.map(Version);
+        let saved = match self {
+            Store::File(store) => store.save(expected, &data).await,
+            Store::ZooKeeper(store) => store.save_within(expected, &data, LOOP_SAVE_WAIT).await,
+        };
+        match saved {
             Ok(version) => Ok(version.0),
             Err(StoreError::Conflict { expected, found, .. }) => {
                 Err(crate::runtime::SaveError::Conflict {
@@ -162,6 +179,10 @@ impl crate::runtime::StateStore for Store {
             Ok(stored) => Ok(stored.map(|s| s.version.0)),
             Err(e) => Err(crate::runtime::SaveError::Other(mesos::http::error_chain(&e))),
         }
+    }
+
+    fn trouble(&self) -> Option<String> {
+        Store::trouble(self)
     }
 }
 

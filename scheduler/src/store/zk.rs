@@ -1,7 +1,9 @@
 //! The ZooKeeper store: the blob is the data of one persistent znode and our version is the
 //! znode's version plus one, so compare-and-set is ZooKeeper's own conditional `setData` (and
 //! `create` for the first save). The client is rebuilt after session expiry; a write whose outcome
-//! was lost with the connection is settled by reading the znode back.
+//! was lost with the connection is settled by reading the znode back — within the call, or at the
+//! start of the next one when the call gave up first — so a write that did land is never taken
+//! for another scheduler's.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
+use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, SessionState, StateWatcher};
 
 use super::{StoreError, StoreOptions, Version, Versioned};
 
@@ -25,6 +27,13 @@ pub struct ZkStore {
     options: StoreOptions,
     client: Mutex<Option<Client>>,
     sessions: AtomicU64,
+    /// The current session's state, readable without waiting (for [`ZkStore::trouble`]).
+    state: std::sync::Mutex<Option<StateWatcher>>,
+    /// Why the last operation could not reach ZooKeeper, and since when (cleared by a success).
+    failing: std::sync::Mutex<Option<(Instant, String)>>,
+    /// A write that was sent but whose answer was lost when its call gave up: `(expected, data)`.
+    /// The next write settles it by reading the znode back before writing.
+    unsettled: std::sync::Mutex<Option<(Option<Version>, Vec<u8>)>>,
 }
 
 impl fmt::Display for ZkStore {
@@ -44,6 +53,14 @@ enum Attempt<T> {
     Fail(ZkError),
 }
 
+/// What reading the znode back says about an unsettled write.
+enum Settled {
+    /// It landed: the znode holds its data at the version it made.
+    Landed(Version),
+    /// It did not land, or someone wrote after it: it no longer matters.
+    Gone,
+}
+
 impl ZkStore {
     /// Connect and make sure the parent znodes of `path` exist.
     pub async fn open(
@@ -57,11 +74,14 @@ impl ZkStore {
             options,
             client: Mutex::new(None),
             sessions: AtomicU64::new(0),
+            state: std::sync::Mutex::new(None),
+            failing: std::sync::Mutex::new(None),
+            unsettled: std::sync::Mutex::new(None),
         };
         // `/scaleio` has no parent to create; checking the root still proves the connection.
         let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
         store
-            .run("create the parent znodes", |client| async move {
+            .run("create the parent znodes", options.deadline, |client| async move {
                 let result = if parent.is_empty() {
                     client.check_stat("/").await.map(drop)
                 } else {
@@ -79,7 +99,7 @@ impl ZkStore {
     }
 
     pub async fn load(&self) -> Result<Option<Versioned>, StoreError> {
-        self.run("read", |client| async move {
+        self.run("read", self.options.deadline, |client| async move {
             match read(&client, &self.path).await {
                 Ok((data, stat)) => {
                     Attempt::Done(Ok(Some(Versioned { version: from_zk(stat.version), data })))
@@ -91,10 +111,23 @@ impl ZkStore {
         .await
     }
 
+    /// Compare-and-set, retrying through connection loss and session expiry for up to the
+    /// configured deadline.
     pub async fn save(
         &self,
         expected: Option<Version>,
         data: &[u8],
+    ) -> Result<Version, StoreError> {
+        self.save_within(expected, data, self.options.deadline).await
+    }
+
+    /// [`ZkStore::save`] that gives up after `wait` (at most the configured deadline). A write
+    /// whose answer it did not get is remembered and settled by the next call.
+    pub async fn save_within(
+        &self,
+        expected: Option<Version>,
+        data: &[u8],
+        wait: Duration,
     ) -> Result<Version, StoreError> {
         if data.len() > MAX_DATA {
             return Err(StoreError::TooLarge {
@@ -104,31 +137,32 @@ impl ZkStore {
             });
         }
         let conflict = |found| StoreError::Conflict { store: self.to_string(), expected, found };
-        // Set when an attempt's answer was lost: the next attempt first reads back what is there.
-        let mut uncertain = false;
-        self.run("write", |client| {
-            let was_uncertain = std::mem::replace(&mut uncertain, true);
+        let wait = wait.min(self.options.deadline);
+        self.run("write", wait, |client| {
             let conflict = &conflict;
             async move {
-                if was_uncertain {
-                    match read(&client, &self.path).await {
-                        Ok((stored, stat)) => {
-                            let found = from_zk(stat.version);
-                            let ours = Version(expected.map_or(1, |v| v.0 + 1));
-                            if found == ours && stored == data {
-                                return Attempt::Done(Ok(ours));
-                            }
-                            if Some(found) != expected {
-                                return Attempt::Done(Err(conflict(Some(found))));
+                // Settle an earlier write whose answer was lost: if it landed, the version the
+                // caller expects is the one it made.
+                let mut expected = expected;
+                let pending = self.unsettled.lock().expect("never poisoned").clone();
+                if let Some((was_expected, was_data)) = pending {
+                    match settle(&client, &self.path, was_expected, &was_data).await {
+                        Ok(Settled::Landed(made)) => {
+                            if expected == was_expected {
+                                if was_data == data {
+                                    self.set_unsettled(None);
+                                    return Attempt::Done(Ok(made));
+                                }
+                                expected = Some(made);
                             }
                         }
-                        Err(ZkError::NoNode) if expected.is_some() => {
-                            return Attempt::Done(Err(conflict(None)));
-                        }
-                        Err(ZkError::NoNode) => {}
+                        Ok(Settled::Gone) => {}
                         Err(e) => return classify(e),
                     }
+                    self.set_unsettled(None);
                 }
+                // From here on a lost answer leaves this write unsettled.
+                self.set_unsettled(Some((expected, data.to_vec())));
                 let result = match expected {
                     None => client
                         .create(
@@ -140,43 +174,83 @@ impl ZkStore {
                         .map(|(stat, _)| stat),
                     Some(version) => client.set_data(&self.path, data, Some(to_zk(version))).await,
                 };
-                match result {
+                let outcome = match result {
                     Ok(stat) => Attempt::Done(Ok(from_zk(stat.version))),
-                    Err(ZkError::NodeExists) => {
-                        Attempt::Done(Err(conflict(current_version(&client, &self.path).await)))
-                    }
-                    Err(ZkError::BadVersion) => {
+                    Err(ZkError::NodeExists) | Err(ZkError::BadVersion) => {
                         Attempt::Done(Err(conflict(current_version(&client, &self.path).await)))
                     }
                     Err(ZkError::NoNode) if expected.is_some() => {
                         Attempt::Done(Err(conflict(None)))
                     }
-                    Err(e) => classify(e),
-                }
+                    Err(e) => return classify(e),
+                };
+                self.set_unsettled(None);
+                outcome
             }
         })
         .await
     }
 
-    /// Run `op` with a live client until it is done or the deadline passes, reconnecting after
+    fn set_unsettled(&self, value: Option<(Option<Version>, Vec<u8>)>) {
+        *self.unsettled.lock().expect("never poisoned") = value;
+    }
+
+    /// Why the store cannot be written right now, if it knows without trying: the last
+    /// operation failed to reach ZooKeeper, or the session is disconnected or expired. `None`
+    /// when the last operation succeeded and the session is connected.
+    pub fn trouble(&self) -> Option<String> {
+        if let Some((since, why)) = self.failing.lock().expect("never poisoned").as_ref() {
+            return Some(format!(
+                "store {self}: ZooKeeper unreachable for {} s: {why}; nothing is launched until the state is saved again\nhint: check that ZooKeeper is running and reachable from this host",
+                since.elapsed().as_secs()
+            ));
+        }
+        let state = self.state.lock().expect("never poisoned").as_ref().map(|w| w.peek_state());
+        let why = match state? {
+            SessionState::SyncConnected | SessionState::ConnectedReadOnly => return None,
+            SessionState::Disconnected => "the connection to ZooKeeper is lost; reconnecting",
+            SessionState::Expired => {
+                "the ZooKeeper session expired; the next write opens a new session"
+            }
+            SessionState::AuthFailed => "ZooKeeper refused the credentials",
+            SessionState::Closed => "the ZooKeeper session is closed",
+        };
+        Some(format!("store {self}: {why}"))
+    }
+
+    /// Run `op` with a live client until it is done or `wait` passes, reconnecting after
     /// session expiry and retrying after connection loss.
-    async fn run<T, F, Fut>(&self, action: &'static str, mut op: F) -> Result<T, StoreError>
+    async fn run<T, F, Fut>(
+        &self,
+        action: &'static str,
+        wait: Duration,
+        mut op: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut(Client) -> Fut,
         Fut: std::future::Future<Output = Attempt<Result<T, StoreError>>>,
     {
         let started = Instant::now();
-        let deadline = started + self.options.deadline;
+        let deadline = started + wait;
         let mut pause = Duration::from_millis(100);
         let mut last_error: Option<ZkError> = None;
+        let mut warned = false;
         loop {
+            if let Some(e) = &last_error {
+                self.failing(e);
+                // Say once, visibly, that this call waits for ZooKeeper (start-up waits long).
+                if !warned && wait >= Duration::from_secs(10) {
+                    warned = true;
+                    tracing::warn!(store = %self, error = %e, "waiting up to {} s for ZooKeeper to {action}", wait.as_secs());
+                }
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(match last_error {
-                    Some(source) => {
-                        StoreError::Unavailable { store: self.to_string(), action, source }
+                    Some(cause) if cause != ZkError::Timeout => {
+                        StoreError::Unavailable { store: self.to_string(), action, cause }
                     }
-                    None => StoreError::Timeout {
+                    _ => StoreError::Timeout {
                         store: self.to_string(),
                         action,
                         waited: started.elapsed(),
@@ -192,20 +266,22 @@ impl ZkStore {
                     pause = (pause * 2).min(Duration::from_secs(2));
                     continue;
                 }
-                Err(_) => continue,
+                Err(_) => {
+                    last_error.get_or_insert(ZkError::Timeout);
+                    continue;
+                }
             };
             let outcome = match tokio::time::timeout(remaining, op(client)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Attempt::Retry(ZkError::Timeout),
             };
             match outcome {
-                Attempt::Done(result) => return result,
-                Attempt::Fail(source) => {
-                    return Err(StoreError::Unavailable {
-                        store: self.to_string(),
-                        action,
-                        source,
-                    });
+                Attempt::Done(result) => {
+                    *self.failing.lock().expect("never poisoned") = None;
+                    return result;
+                }
+                Attempt::Fail(cause) => {
+                    return Err(StoreError::Unavailable { store: self.to_string(), action, cause });
                 }
                 Attempt::Reconnect(e) => {
                     tracing::warn!(store = %self, error = %e, "ZooKeeper session lost; reconnecting");
@@ -220,6 +296,12 @@ impl ZkStore {
                 }
             }
         }
+    }
+
+    fn failing(&self, error: &ZkError) {
+        let mut failing = self.failing.lock().expect("never poisoned");
+        let since = failing.as_ref().map_or_else(Instant::now, |(since, _)| *since);
+        *failing = Some((since, error.to_string()));
     }
 
     /// How many ZooKeeper sessions this store has established (more than one after a session
@@ -241,7 +323,13 @@ impl ZkStore {
             .connect(&self.cluster)
             .await?;
         let session = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::info!(store = %self, session, "connected to ZooKeeper");
+        tracing::info!(
+            store = %self,
+            session,
+            timeout_ms = client.session_timeout().as_millis() as u64,
+            "connected to ZooKeeper"
+        );
+        *self.state.lock().expect("never poisoned") = Some(client.state_watcher());
         *slot = Some(client.clone());
         Ok(client)
     }
@@ -253,10 +341,34 @@ fn classify<T>(error: ZkError) -> Attempt<T> {
         | ZkError::ClientClosed
         | ZkError::NoHosts
         | ZkError::AuthFailed => Attempt::Reconnect(error),
-        ZkError::ConnectionLoss | ZkError::Timeout | ZkError::Throttled | ZkError::SessionMoved => {
-            Attempt::Retry(error)
-        }
+        // `Custom` is how the client fails requests in flight when the connection breaks (an IO
+        // error, or no answer within the connection timeout): as transient as `ConnectionLoss`.
+        ZkError::ConnectionLoss
+        | ZkError::Timeout
+        | ZkError::Throttled
+        | ZkError::SessionMoved
+        | ZkError::Custom(_) => Attempt::Retry(error),
         other => Attempt::Fail(other),
+    }
+}
+
+/// Whether the write `(expected, data)` whose answer was lost made the znode what it is now.
+/// On the client that sent it, the read is queued behind the write, so it sees its outcome; on a
+/// new session the old one's queued requests were dropped with it.
+async fn settle(
+    client: &Client,
+    path: &str,
+    expected: Option<Version>,
+    data: &[u8],
+) -> Result<Settled, ZkError> {
+    match read(client, path).await {
+        Ok((stored, stat)) => {
+            let made = Version(expected.map_or(1, |v| v.0 + 1));
+            let found = from_zk(stat.version);
+            Ok(if found == made && stored == data { Settled::Landed(made) } else { Settled::Gone })
+        }
+        Err(ZkError::NoNode) => Ok(Settled::Gone),
+        Err(e) => Err(e),
     }
 }
 

@@ -178,7 +178,7 @@ fn a_lost_agent_errors_its_steps_after_the_timeout_and_the_others_finish_what_th
             let after_cluster = sim
                 .state
                 .plan()
-                .phases
+                .phases()
                 .iter()
                 .filter(|p| p.name > PhaseName::MdmCluster)
                 .flat_map(|p| &p.steps)

@@ -8,7 +8,7 @@ use crate::core_support::{Agent, Sim, five_agents, preconfigured, settings};
 
 fn outline(sim: &Sim) -> String {
     let mut out = String::new();
-    for phase in &sim.state.plan().phases {
+    for phase in sim.state.plan().phases() {
         out.push_str(&format!("{} ({:?})\n", phase.name.as_str(), phase.name.strategy()));
         for s in &phase.steps {
             out.push_str(&format!("  {} [{}]\n", s.id, s.action.kind()));
@@ -20,7 +20,7 @@ fn outline(sim: &Sim) -> String {
 fn phase_of(sim: &Sim, step: &str) -> PhaseName {
     sim.state
         .plan()
-        .phases
+        .phases()
         .iter()
         .find(|p| p.steps.iter().any(|s| s.id == step))
         .map(|p| p.name)
@@ -245,7 +245,7 @@ fn preconfigured_mode_makes_every_agent_a_data_node_and_shrinks_the_mdm_phase() 
     let mdm = &sim
         .state
         .plan()
-        .phases
+        .phases()
         .iter()
         .find(|p| p.name == PhaseName::MdmCluster)
         .expect("phase")
@@ -271,7 +271,7 @@ fn no_reboot_drops_the_reboot_phase() {
     s.no_reboot = true;
     let mut sim = Sim::new(s, five_agents());
     assert!(sim.run(300));
-    assert!(sim.state.plan().phases.iter().all(|p| p.name != PhaseName::Reboot));
+    assert!(sim.state.plan().phases().iter().all(|p| p.name != PhaseName::Reboot));
     assert!(!sim.launched_steps().iter().any(|s| s.starts_with("reboot.")));
 }
 
@@ -351,7 +351,7 @@ fn the_schedulers_own_host_named_by_ip_reboots_last() {
     );
     assert!(sim.run(300));
     let reboot =
-        sim.state.plan().phases.iter().find(|p| p.name == PhaseName::Reboot).expect("reboot");
+        sim.state.plan().phases().iter().find(|p| p.name == PhaseName::Reboot).expect("reboot");
     let order: Vec<&str> = reboot.steps.iter().map(|s| s.node.as_str()).collect();
     assert_eq!(order, ["agent-1", "agent-3", "agent-2"]);
 }

@@ -1,7 +1,9 @@
 //! Integration tests of `scaleio-scheduler`: one binary, one module per subject.
 
+mod attributes;
 mod check_config;
 mod core_capacity_target;
+mod core_index;
 mod core_loop;
 mod core_loop_master;
 mod core_loop_store;

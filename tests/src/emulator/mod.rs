@@ -14,9 +14,9 @@
 //! With [`EmulatorConfig::hosts`] set, every agent gets a simulated host: a root directory
 //! `<work dir>/hosts/<hostname>` laid out by `standins::host::prepare_host` plus
 //! `etc/os-release` for its `os` attribute (`ubuntu14` → Ubuntu 14.04, `rhel7` → CentOS 7) and
-//! spare block devices (sparse files under `dev/`, default one 100 GiB `xvdf`), and with
-//! [`AgentSpec::mesos_version`] a `mesos-agent --version` answering that version (the
-//! executor's `--volume-isolator auto` reads it). Its executors
+//! spare block devices (sparse files under `dev/`, default one 100 GiB `xvdf`), and a
+//! `mesos-agent --version` answering [`AgentSpec::mesos_version`] (default 1.12.0, the Mesos the
+//! emulator imitates; the executor's `--volume-isolator auto` reads it). Its executors
 //! get, in addition to the MESOS_* variables:
 //! - `SCALEIO_HOST_ROOT=<host root>`: the executor treats this directory as `/`;
 //! - `SCALEIO_STANDIN_STATE=<cluster model file>` ([`SimulatedHosts::standin_state`], default

@@ -3,7 +3,9 @@
 //! package repository (what `apt-get`/`yum` can install: the prerequisites ScaleIO needs), the
 //! Mesos agent's service (an init script on Ubuntu 14.04, a systemd unit on RHEL 7), an rpm
 //! database on RHEL hosts (busybox as `/bin/sh`, `rpm --initdb`), spare block devices as sparse
-//! files under `dev/`, and one shared tools directory (`host-tools` links and `scli`).
+//! files under `dev/`, the Mesos version its `mesos-agent --version` prints (the agent
+//! spec's `mesos_version`, else [`DEFAULT_MESOS_VERSION`]), and one shared tools directory
+//! (`host-tools` links and `scli`).
 
 use std::path::{Path, PathBuf};
 
@@ -76,10 +78,15 @@ impl Os {
     }
 }
 
+/// The Mesos an agent host runs unless its spec's `mesos_version` says otherwise: the version
+/// the emulator imitates (what `/master/state` reports). A real agent host always has one.
+pub const DEFAULT_MESOS_VERSION: &str = "1.12.0";
+
 /// Lays out the simulated host of `spec` at `root` with address `ip`, registered in the
 /// cluster model `state`. Returns the boot id.
 pub fn prepare(root: &Path, spec: &AgentSpec, ip: &str, state: &Path) -> Result<String, String> {
     let os = Os::of(spec)?;
+    let mesos = spec.mesos_version.as_deref().unwrap_or(DEFAULT_MESOS_VERSION);
     let io =
         |what: &str, e: std::io::Error| format!("simulated host {}: {what}: {e}", root.display());
     host::prepare_host(root, &spec.hostname, ip, os.default_kernel(), state)
@@ -88,6 +95,8 @@ pub fn prepare(root: &Path, spec: &AgentSpec, ip: &str, state: &Path) -> Result<
         .map_err(|e| io("os-release", e))?;
     std::fs::write(root.join("etc/standin/repo"), os.repository())
         .map_err(|e| io("package repository", e))?;
+    std::fs::write(root.join(host::MESOS_VERSION_FILE), format!("{mesos}\n"))
+        .map_err(|e| io("mesos version", e))?;
     let (service, unit) = os.agent_service();
     let service = root.join(service);
     std::fs::create_dir_all(service.parent().unwrap_or(root))
@@ -96,10 +105,6 @@ pub fn prepare(root: &Path, spec: &AgentSpec, ip: &str, state: &Path) -> Result<
     if os == Os::Rhel7 {
         crate::fixtures::packages::init_rpm_root(root)
             .map_err(|e| format!("simulated host {}: rpm database: {e}", root.display()))?;
-    }
-    if let Some(v) = &spec.mesos_version {
-        std::fs::write(root.join(host::MESOS_VERSION_FILE), format!("{v}\n"))
-            .map_err(|e| io("mesos version", e))?;
     }
     let dev = root.join("dev");
     std::fs::create_dir_all(&dev).map_err(|e| io("dev", e))?;

@@ -53,7 +53,8 @@ pub struct AgentSpec {
     pub devices: Option<Vec<DeviceSpec>>,
     /// The Mesos version the simulated host's `mesos-agent --version` reports (e.g. `1.12.0`),
     /// which the executor's isolator step reads to choose native `docker/volume` (Mesos >= 1.0)
-    /// over the dvdi module. Default: none, the host has no `mesos-agent` binary to ask.
+    /// over the dvdi module. Default: the emulator's own version,
+    /// [`super::simhost::DEFAULT_MESOS_VERSION`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesos_version: Option<String>,
 }

@@ -196,7 +196,34 @@ fn unit_known(root: &Path, unit: &str) -> bool {
     let base = unit.trim_end_matches(".service");
     root.join(format!("etc/systemd/system/{base}.service")).exists()
         || root.join(format!("lib/systemd/system/{base}.service")).exists()
-        || root.join(format!("etc/init.d/{base}")).exists()
+        || init_script_known(root, base)
+}
+
+/// An init script `etc/init.d/<name>`; the SDC's [`SDC_SERVICE`] exists wherever the SDC package
+/// is installed (the real package ships `/etc/init.d/scini`; the fixture package does not, so
+/// the stand-in provides it).
+fn init_script_known(root: &Path, name: &str) -> bool {
+    root.join(format!("etc/init.d/{name}")).exists() || (name == SDC_SERVICE && sdc_installed(root))
+}
+
+/// The SDC's kernel driver service (`/etc/init.d/scini`).
+pub const SDC_SERVICE: &str = "scini";
+
+fn sdc_installed(root: &Path) -> bool {
+    root.join("opt/emc/scaleio/sdc").is_dir()
+}
+
+/// Starting (or restarting) a service; starting the SDC's driver makes it connect to the MDMs
+/// its configuration file lists, as the real driver does when it loads.
+fn start_service(root: &Path, unit: &str) -> std::io::Result<()> {
+    set_state(root, unit, "active")?;
+    if unit.trim_end_matches(".service") == SDC_SERVICE {
+        if let Some(state) = std::env::var_os(super::STATE_ENV) {
+            super::model::Model::update(Path::new(&state), super::model::Model::connect_sdcs)
+                .map_err(std::io::Error::other)?;
+        }
+    }
+    Ok(())
 }
 
 fn set_state(root: &Path, unit: &str, state: &str) -> std::io::Result<()> {
@@ -205,9 +232,13 @@ fn set_state(root: &Path, unit: &str, state: &str) -> std::io::Result<()> {
     fs::write(dir.join(unit.trim_end_matches(".service")), state)
 }
 
+/// A unit's state. Without a recorded state a unit is inactive, except the SDC's driver
+/// wherever the SDC package is installed: its install loads the driver and it starts at boot.
 fn state_of(root: &Path, unit: &str) -> String {
-    read_trim(root.join("run/standin/services").join(unit.trim_end_matches(".service")))
-        .unwrap_or_else(|| "inactive".into())
+    let base = unit.trim_end_matches(".service");
+    read_trim(root.join("run/standin/services").join(base)).unwrap_or_else(|| {
+        if base == SDC_SERVICE && sdc_installed(root) { "active" } else { "inactive" }.into()
+    })
 }
 
 fn systemctl(root: &Path, args: &[&str]) -> ToolOutput {
@@ -240,7 +271,7 @@ fn systemctl(root: &Path, args: &[&str]) -> ToolOutput {
                     );
                 }
                 let res = match *verb {
-                    "start" | "restart" => set_state(root, base, "active"),
+                    "start" | "restart" => start_service(root, base),
                     "stop" => set_state(root, base, "inactive"),
                     "enable" | "disable" => Ok(()),
                     "is-active" | "status" => {
@@ -268,11 +299,11 @@ fn systemctl(root: &Path, args: &[&str]) -> ToolOutput {
 fn service(root: &Path, args: &[&str]) -> ToolOutput {
     match args {
         [name, verb @ ("start" | "stop" | "restart" | "status")] => {
-            if !root.join(format!("etc/init.d/{name}")).exists() {
+            if !init_script_known(root, name) {
                 return fail(1, format!("{name}: unrecognized service\n"));
             }
             let res = match *verb {
-                "start" | "restart" => set_state(root, name, "active"),
+                "start" | "restart" => start_service(root, name),
                 "stop" => set_state(root, name, "inactive"),
                 _ => {
                     let s = state_of(root, name);
@@ -316,7 +347,8 @@ pub fn reboot_requested(root: &Path) -> bool {
 
 /// Performs a requested reboot of the simulated host: the next kernel becomes the running one,
 /// `proc/sys/kernel/random/boot_id` gets a new value (returned), the request and service states
-/// are cleared (services come back as the emulator starts them).
+/// are cleared (services come back as the emulator starts them; the SDC's driver starts at boot
+/// and connects to its MDMs at the cluster model's next change).
 pub fn complete_reboot(root: &Path) -> std::io::Result<String> {
     if let Some(next) = read_trim(root.join("etc/standin/kernel.next")) {
         fs::create_dir_all(root.join("etc/standin"))?;
@@ -507,34 +539,81 @@ pub fn prepare_host(
     super::model::Model::register_host(state, ip, root).map_err(std::io::Error::other)
 }
 
-/// The SDC's `drv_cfg` (needs the SDC package: `opt/emc/scaleio/sdc` under the root). With
-/// `state` (the cluster model), `--add_mdm` also registers this host's SDC with the MDM, as the
-/// real SDC does when it connects.
-pub fn drv_cfg(root: &Path, args: &[&str], state: Option<&Path>) -> ToolOutput {
-    if !root.join("opt/emc/scaleio/sdc").is_dir() {
-        return fail(1, "Failed to open kernel device /dev/scini: No such file or directory\n");
-    }
-    let cfg = root.join("bin/emc/scaleio/drv_cfg.txt");
+/// The SDC's GUID on `root`, made once (the real one is generated when the SDC is installed).
+fn sdc_guid(root: &Path) -> std::io::Result<String> {
     let guid_file = root.join("etc/standin/sdc_guid");
-    let guid = match read_trim(guid_file.clone()) {
-        Some(g) => g,
-        None => {
-            let g = uuid::Uuid::new_v4().to_string();
-            if let Err(e) = fs::create_dir_all(root.join("etc/standin"))
-                .and_then(|()| fs::write(&guid_file, &g))
-            {
-                return fail(1, format!("drv_cfg stand-in: {e}\n"));
-            }
-            g
-        }
-    };
-    let configured: Vec<String> = fs::read_to_string(&cfg)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("mdm "))
+    if let Some(g) = read_trim(guid_file.clone()) {
+        return Ok(g);
+    }
+    let g = uuid::Uuid::new_v4().to_string();
+    fs::create_dir_all(root.join("etc/standin"))?;
+    fs::write(&guid_file, &g)?;
+    Ok(g)
+}
+
+/// The MDM IPs of the `mdm <ip>,<ip>` lines of a `drv_cfg.txt`.
+fn configured_mdms(cfg: &str) -> Vec<String> {
+    cfg.lines()
+        .filter_map(|l| l.trim().strip_prefix("mdm "))
         .flat_map(|ips| ips.split(',').map(|s| s.trim().to_owned()))
         .filter(|s| !s.is_empty())
-        .collect();
+        .collect()
+}
+
+/// `cfg` with its `mdm` lines replaced by one listing `ips` (other lines kept, in place).
+fn with_mdms(cfg: &str, ips: &[String]) -> String {
+    let wanted = format!("mdm {}", ips.join(","));
+    let mut out = String::new();
+    let mut written = false;
+    for line in cfg.lines() {
+        if line.trim().starts_with("mdm ") {
+            if !written {
+                out.push_str(&wanted);
+                out.push('\n');
+                written = true;
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !written {
+        out.push_str(&wanted);
+        out.push('\n');
+    }
+    out
+}
+
+/// What the SDC driver on `root` offers an MDM: its GUID and the MDM IPs of its configuration
+/// file ([`DRV_CFG_FILE`]), read when it connects. `None` when the driver is not running (no SDC
+/// package, or `scini` stopped). Used by [`super::model::Model::connect_sdcs`].
+pub fn sdc_driver(root: &Path) -> Option<(String, Vec<String>)> {
+    if !sdc_installed(root) || state_of(root, SDC_SERVICE) != "active" {
+        return None;
+    }
+    let cfg = fs::read_to_string(root.join(DRV_CFG_FILE.trim_start_matches('/'))).ok()?;
+    let mdms = configured_mdms(&cfg);
+    if mdms.is_empty() {
+        return None;
+    }
+    Some((sdc_guid(root).ok()?, mdms))
+}
+
+/// The SDC's `drv_cfg`: talks to the running driver (the SDC package installed under the root
+/// and `scini` not stopped), like the real one through `/dev/scini`. `--add_mdm --file` points
+/// the driver at the MDMs and rewrites the file's `mdm` line (other lines kept); with `state`
+/// (the cluster model) the driver then connects, and the MDM registers this SDC.
+pub fn drv_cfg(root: &Path, args: &[&str], state: Option<&Path>) -> ToolOutput {
+    if !sdc_installed(root) || state_of(root, SDC_SERVICE) != "active" {
+        return fail(1, "Failed to open kernel device /dev/scini: No such file or directory\n");
+    }
+    let cfg = root.join(DRV_CFG_FILE.trim_start_matches('/'));
+    let guid = match sdc_guid(root) {
+        Ok(g) => g,
+        Err(e) => return fail(1, format!("drv_cfg stand-in: {e}\n")),
+    };
+    let cfg_text = fs::read_to_string(&cfg).unwrap_or_default();
+    let configured = configured_mdms(&cfg_text);
     match args {
         ["--query_guid"] => out(format!("{guid}\n")),
         ["--query_mdms"] => {
@@ -549,7 +628,7 @@ pub fn drv_cfg(root: &Path, args: &[&str], state: Option<&Path>) -> ToolOutput {
             ))
         }
         ["--add_mdm", "--ip", ips, "--file", file] | ["--add_mdm", "--file", file, "--ip", ips] => {
-            if Path::new(file) != Path::new(crate::standins::host::DRV_CFG_FILE) {
+            if Path::new(file) != Path::new(DRV_CFG_FILE) {
                 return fail(1, format!("drv_cfg stand-in: unexpected --file {file}\n"));
             }
             let wanted: Vec<String> = ips.split(',').map(|s| s.trim().to_owned()).collect();
@@ -560,27 +639,14 @@ pub fn drv_cfg(root: &Path, args: &[&str], state: Option<&Path>) -> ToolOutput {
                 return fail(1, "MDM already configured\n");
             }
             if let Err(e) = fs::create_dir_all(root.join("bin/emc/scaleio"))
-                .and_then(|()| fs::write(&cfg, format!("mdm {}\n", wanted.join(","))))
+                .and_then(|()| fs::write(&cfg, with_mdms(&cfg_text, &wanted)))
             {
                 return fail(1, format!("drv_cfg stand-in: {e}\n"));
             }
             if let Some(state) = state {
-                let registered = super::model::Model::update(state, |m| {
-                    let ip = m.ip_of_root(root).unwrap_or_default();
-                    let id = m.new_id();
-                    if let Some(sys) = m.system.as_mut() {
-                        if sys.all_mdms().any(|x| wanted.contains(&x.ip))
-                            && !sys.sdcs.iter().any(|c| c.guid.eq_ignore_ascii_case(&guid))
-                        {
-                            sys.sdcs.push(super::model::Sdc {
-                                id,
-                                guid: guid.to_ascii_uppercase(),
-                                ip,
-                            });
-                        }
-                    }
-                });
-                if let Err(e) = registered {
+                if let Err(e) =
+                    super::model::Model::update(state, super::model::Model::connect_sdcs)
+                {
                     return fail(1, format!("drv_cfg stand-in: {e}\n"));
                 }
             }

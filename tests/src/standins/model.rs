@@ -178,7 +178,9 @@ impl Model {
     }
 
     /// Runs `f` on the model under the lock and saves the result (also when `f` refuses, so
-    /// side effects such as ids stay consistent — `f` only changes what it means to).
+    /// side effects such as ids stay consistent — `f` only changes what it means to). Before and
+    /// after `f`, SDCs waiting for their MDM connect ([`Model::connect_sdcs`]): a real SDC
+    /// retries in the background, so whoever looks at the MDM next sees it.
     pub fn update<T>(path: &Path, f: impl FnOnce(&mut Model) -> T) -> Result<T, ModelError> {
         let lock = path.with_extension("lock");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -197,7 +199,9 @@ impl Model {
         let result = (|| {
             let mut model = Self::load(path)?;
             let before = model.clone();
+            model.connect_sdcs();
             let out = f(&mut model);
+            model.connect_sdcs();
             if model != before {
                 model.save(path)?;
             }
@@ -245,6 +249,31 @@ impl Model {
             }
             .to_owned(),
         )
+    }
+
+    /// The MDM side of SDCs connecting: every simulated host whose SDC driver runs and lists a
+    /// manager MDM of the cluster (master or slave; tie-breakers and standbys serve no SDC) in
+    /// its `drv_cfg.txt` is registered once, by GUID, with that host's IP. The driver reads the
+    /// file when it starts and keeps trying until an MDM answers, so an SDC installed before
+    /// the cluster exists connects once it does.
+    pub fn connect_sdcs(&mut self) {
+        let Some(sys) = self.system.as_ref() else { return };
+        let managers: Vec<&str> =
+            std::iter::once(&sys.master).chain(&sys.slaves).map(|m| m.ip.as_str()).collect();
+        let mut joining = Vec::new();
+        for (ip, root) in &self.hosts {
+            let Some((guid, mdms)) = super::host::sdc_driver(root) else { continue };
+            let known = sys.sdcs.iter().any(|c| c.guid.eq_ignore_ascii_case(&guid));
+            if !known && mdms.iter().any(|m| managers.contains(&m.as_str())) {
+                joining.push((ip.clone(), guid.to_ascii_uppercase()));
+            }
+        }
+        for (ip, guid) in joining {
+            let id = self.new_id();
+            if let Some(sys) = self.system.as_mut() {
+                sys.sdcs.push(Sdc { id, guid, ip });
+            }
+        }
     }
 
     /// Whether the SDS package is installed on `root`.

@@ -78,6 +78,7 @@ const OPTIONS: &[&str] = &[
     "new_name",
     "protection_domain_name",
     "storage_pool_name",
+    "sds_id",
     "sds_ip",
     "sds_name",
     "device_path",
@@ -477,36 +478,14 @@ fn command_body(
         }
         "query_sds" => {
             let sys = logged_in(m, root, false).map_err(r)?;
-            let sds = match (opts.get("sds_ip"), opts.get("sds_name")) {
-                (Some(ip), _) => sys.sds.iter().find(|s| s.ip == *ip),
-                (None, Some(n)) => sys.sds.iter().find(|s| s.name == *n),
-                (None, None) => return Err(usage("give --sds_ip or --sds_name")),
+            let sds = match (opts.get("sds_id"), opts.get("sds_ip"), opts.get("sds_name")) {
+                (Some(id), _, _) => sys.sds.iter().find(|s| s.id == *id),
+                (None, Some(ip), _) => sys.sds.iter().find(|s| s.ip == *ip),
+                (None, None, Some(n)) => sys.sds.iter().find(|s| s.name == *n),
+                (None, None, None) => return Err(usage("give --sds_id, --sds_ip or --sds_name")),
             }
             .ok_or_else(|| r(mdm_failed("Could not find the SDS")))?;
-            let pd = sys.pds.iter().find(|p| p.id == sds.pd_id).map(|p| p.name.as_str());
-            let mut text = format!(
-                "SDS {} Name: {} Version: 2.0.10000\nProtection Domain: {}, Name: {}\nIP information (total 1 IPs):\n\t 1: {} \tRole: All (SDS and SDC)\nPort: 7072\n",
-                sds.id,
-                sds.name,
-                sds.pd_id,
-                pd.unwrap_or("N/A"),
-                sds.ip
-            );
-            let devices: Vec<_> = sys.devices.iter().filter(|d| d.sds_id == sds.id).collect();
-            text.push_str(&format!("Device information (total {} devices):\n", devices.len()));
-            for (i, d) in devices.iter().enumerate() {
-                let pool = sys.pools.iter().find(|p| p.id == d.pool_id).map(|p| p.name.as_str());
-                text.push_str(&format!(
-                    "\t {}: Name: N/A  Path: {}  Original-path: {}  ID: {}\n\t\tStorage Pool: {}, Capacity: {} GB, State: Normal\n",
-                    i + 1,
-                    d.path,
-                    d.path,
-                    d.id,
-                    pool.unwrap_or("N/A"),
-                    d.size_kb / (1024 * 1024)
-                ));
-            }
-            Ok(ok(text))
+            Ok(ok(render_query_sds(sys, sds)))
         }
         "query_all" => {
             let sys = logged_in(m, root, false).map_err(r)?;
@@ -526,6 +505,76 @@ fn command_body(
         }
         other => Err(usage(&format!("unknown command --{other}"))),
     }
+}
+
+/// `--query_sds` as ScaleIO 2.0 prints it (the layout of a real 2.0.12000 sample, values from
+/// the model): the SDS line, its protection domain, DRL mode, IPs and port, the RAM read cache,
+/// the devices (a numbered line with `Path:`/`ID:`, then the pool, capacity and state), the
+/// Rfcache section, the membership states and capacity summary, then the I/O counters.
+fn render_query_sds(sys: &System, sds: &super::model::Sds) -> String {
+    let gb = |kb: u64| kb / (1024 * 1024);
+    let mb = |kb: u64| kb / 1024;
+    let pd = sys.pds.iter().find(|p| p.id == sds.pd_id).map_or("N/A", |p| p.name.as_str());
+    let devices: Vec<_> = sys.devices.iter().filter(|d| d.sds_id == sds.id).collect();
+    let mut t = format!("SDS {} Name: {} Version: 2.0.10000\n", sds.id, sds.name);
+    t.push_str(&format!("Protection Domain: {}, Name: {pd}\n", sds.pd_id));
+    t.push_str("DRL mode: Volatile\nAuthentication error: None\n");
+    t.push_str(&format!(
+        "IP information (total 1 IPs):\n\t 1: {}\tRole: All (SDS and SDC)\n\tPort: 7072\n",
+        sds.ip
+    ));
+    t.push_str("RAM Read Cache information:\n\t128.0 MB (131072 KB) total size\n\tCache is enabled\n\tRAM Read Cache memory allocation state is SUCCESSFUL\n\n");
+    t.push_str("Rfcache enabled\n\n");
+    t.push_str(&format!("Device information (total {} devices):\n", devices.len()));
+    for (i, d) in devices.iter().enumerate() {
+        let pool = sys.pools.iter().find(|p| p.id == d.pool_id).map_or("N/A", |p| p.name.as_str());
+        t.push_str(&format!(
+            "\t {}: Name: N/A  Path: {}  Original-path: {}  ID: {}\n\t\tStorage Pool: {pool}, Capacity: {} GB Error-fixes: 0 scanned 0 MB, Compare errors: 0 State: Normal\n",
+            i + 1,
+            d.path,
+            d.path,
+            d.id,
+            gb(d.size_kb)
+        ));
+    }
+    let total: u64 = devices.iter().map(|d| d.size_kb).sum();
+    t.push_str("\nNo devices use Rfcache\n");
+    t.push_str("Membership-state: Joined; Connection-state: Connected; SDS-state: Normal; 0 devices with error; 0 Rfcache devices with errors\n");
+    for (kb, what) in [
+        (total, "total capacity"),
+        (total, "unused capacity"),
+        (0, "snapshots capacity"),
+        (0, "in-use capacity"),
+        (0, "thin capacity"),
+        (0, "unreachable-unused capacity"),
+    ] {
+        if kb == 0 {
+            t.push_str(&format!("\t0 Bytes {what}\n"));
+        } else {
+            t.push_str(&format!("\t{} GB ({} MB) {what}\n", gb(kb), mb(kb)));
+        }
+    }
+    for dir in ["moving-in", "moving-out"] {
+        for job in ["forward-rebuild", "backward-rebuild", "rebalance"] {
+            t.push_str(&format!("\t0 active {dir} {job} jobs\n"));
+        }
+    }
+    t.push_str("\t0 Bytes decreased capacity\n\n\n");
+    for io in [
+        "Primary-reads",
+        "Primary-writes",
+        "Secondary-reads",
+        "Secondary-writes",
+        "Backward-rebuild-reads",
+        "Backward-rebuild-writes",
+        "Forward-rebuild-reads",
+        "Forward-rebuild-writes",
+        "Rebalance-reads",
+        "Rebalance-writes",
+    ] {
+        t.push_str(&format!("\t{io:<40} 0 IOPS 0 Bytes per-second\n"));
+    }
+    t
 }
 
 fn render_query_cluster(sys: &System) -> String {

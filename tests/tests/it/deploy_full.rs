@@ -69,24 +69,40 @@ pub async fn check_deployed(d: &Deployment) {
     }
     assert_eq!(system.sds.len(), agent_ips.len(), "{:?}", system.sds);
     check_capacity(d, system.devices.iter().map(|dev| dev.size_kb).sum()).await;
-    // Every node's SDC is pointed at the cluster's manager MDMs (the file the scini driver reads
-    // at start). The stand-ins register an SDC with the MDM only on `drv_cfg --add_mdm`, not
-    // when the driver loads a drv_cfg.txt the package wrote, so `system.sdcs` is not checked.
-    // Tiebreakers serve no SDC: the SDC knows the manager MDMs only.
+    // Every node's SDC is connected to this cluster, as the gateway lists them to a user (the
+    // MDM's own list): one SDC per agent, by its IP, with the GUID `drv_cfg --query_guid` prints
+    // there. And each SDC is pointed at the cluster's manager MDMs (`drv_cfg --query_mdms`);
+    // tiebreakers serve no SDC.
+    let api = scaleio::gateway::Gateway::new(scaleio::gateway::GatewayConfig {
+        endpoint: d.gateway.endpoint(),
+        username: "admin".into(),
+        password: scaleio::Secret::new(d.password()),
+        tls: scaleio::step::GatewayTls::CaFile { path: d.gateway.ca_file().display().to_string() },
+        timeout: Duration::from_secs(10),
+    })
+    .expect("gateway client");
+    let sdcs = api.sdcs(&system.id).await.expect("the gateway lists the SDCs");
+    let mut sdc_ips: Vec<&str> = sdcs.iter().filter_map(|c| c.sdc_ip.as_deref()).collect();
+    sdc_ips.sort_unstable();
+    let mut want_ips: Vec<&str> = agent_ips.iter().map(String::as_str).collect();
+    want_ips.sort_unstable();
+    assert_eq!(sdc_ips, want_ips, "one SDC per agent: {sdcs:?}");
     let mut want_mdms: Vec<&str> =
         std::iter::once(&system.master).chain(&system.slaves).map(|m| m.ip.as_str()).collect();
     want_mdms.sort_unstable();
     for (host, _) in &d.spec.agents {
-        let path = d.host_root(host).join("bin/emc/scaleio/drv_cfg.txt");
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut got: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("mdm "))
-            .flat_map(|ips| ips.split(',').map(str::trim))
-            .collect();
+        let root = d.host_root(host);
+        let drv_cfg = |arg: &str| testkit::standins::host::drv_cfg(&root, &[arg], None).stdout;
+        let guid = scaleio::scli::parse_drv_cfg_query_guid(&drv_cfg("--query_guid"))
+            .unwrap_or_else(|| panic!("no SDC GUID on {host}"));
+        let ip = &nodes.iter().find(|n| n["hostname"] == host.as_str()).expect("node")["ip"];
+        assert!(
+            sdcs.iter().any(|c| c.sdc_guid == guid && c.sdc_ip.as_deref() == ip.as_str()),
+            "the SDC on {host} ({guid}, {ip}) is not connected: {sdcs:?}"
+        );
+        let mut got = scaleio::scli::parse_drv_cfg_query_mdms(&drv_cfg("--query_mdms"));
         got.sort_unstable();
-        assert_eq!(got, want_mdms, "the SDC on {host} ({})", path.display());
+        assert_eq!(got, want_mdms, "the SDC on {host}");
     }
     // REX-Ray's config holds the password: written owner-only on every node.
     for (host, _) in &d.spec.agents {

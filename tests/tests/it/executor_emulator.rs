@@ -75,19 +75,29 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
+/// One Ubuntu agent running the Mesos the bundle's dvdi module is built for.
 async fn cluster(tamper: bool) -> Cluster {
-    cluster_of(&[(HOST, "os:ubuntu14")], Format::Deb, tamper).await
+    cluster_of(&[(HOST, "os:ubuntu14", Some("1.0.1"))], Format::Deb, tamper).await
 }
 
-/// Agents `(hostname, attributes)` with simulated hosts, the fixture bundle of `format`, and a
-/// checkpointing framework; `root` is the first agent's host root.
-async fn cluster_of(agents: &[(&str, &str)], format: Format, tamper: bool) -> Cluster {
+/// Agents `(hostname, attributes, Mesos version)` with simulated hosts (the emulator's own Mesos
+/// version when `None`), the fixture bundle of `format`, and a checkpointing framework; `root` is
+/// the first agent's host root.
+async fn cluster_of(
+    agents: &[(&str, &str, Option<&str>)],
+    format: Format,
+    tamper: bool,
+) -> Cluster {
     let dir = tempfile::tempdir().expect("tmp");
     let archive = bundle_archive(dir.path(), format, tamper);
     let mut config: EmulatorConfig = fast_config(0);
     config.agents = agents
         .iter()
-        .map(|(h, a)| AgentSpec::new(*h).with_attributes(a).expect("attributes"))
+        .map(|(h, a, version)| {
+            let mut spec = AgentSpec::new(*h).with_attributes(a).expect("attributes");
+            spec.mesos_version = version.map(str::to_owned);
+            spec
+        })
         .collect();
     config.hosts = Some(SimulatedHosts {
         bin_dir: testkit::bins::target_profile_dir().expect("target dir"),
@@ -411,7 +421,8 @@ fn rpm(f: Fixture, settings: ComponentSettings) -> PackageInstall {
 #[tokio::test]
 async fn three_mdm_agents_build_the_cluster_through_their_executors() {
     let hosts = ["mdm-1", "mdm-2", "mdm-3"];
-    let agents: Vec<(&str, &str)> = hosts.iter().map(|h| (*h, "os:rhel7")).collect();
+    let agents: Vec<(&str, &str, Option<&str>)> =
+        hosts.iter().map(|h| (*h, "os:rhel7", None)).collect();
     let mut c = cluster_of(&agents, Format::Rpm, false).await;
     // The agents' IPs as the cluster model knows them (the emulator registers each host).
     let model =
@@ -508,5 +519,47 @@ async fn three_mdm_agents_build_the_cluster_through_their_executors() {
         panic!("verify")
     };
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+    c.emulator.shutdown().await;
+}
+
+/// `--volume-isolator auto` on emulated agents picks by the Mesos each host runs: the native
+/// isolator on the emulator's default Mesos (1.12.0, reported by preflight), the dvdi module on
+/// an agent declared to run 0.28.2.
+#[tokio::test]
+async fn auto_picks_the_isolator_by_each_agents_mesos_version() {
+    let agents = [("new", "os:ubuntu14", None), ("old", "os:ubuntu14", Some("0.28.2"))];
+    let mut c = cluster_of(&agents, Format::Deb, false).await;
+    let isolator = |module_for: &str| {
+        Step::InstallIsolator(InstallIsolator {
+            artifact: ISOLATOR_FILE.into(),
+            version: "0.4.6".into(),
+            mesos_version: module_for.into(),
+            restart: RestartService { service: "mesos-slave".into(), wait_seconds: 10 },
+            volume_isolator: VolumeIsolator::Auto,
+        })
+    };
+    for (host, module_for, want_version, want_module) in
+        [("new", "1.0.1", "1.12.0", false), ("old", "0.28.2", "0.28.2", true)]
+    {
+        let s = c
+            .run_on(host, &format!("preflight-{host}"), Step::Preflight(Preflight::default()))
+            .await;
+        let r = ResultEnvelope::from_json(&s.data.expect("data").0).expect("result");
+        let Outcome::Preflight(facts) = r.result.outcome else { panic!("preflight") };
+        assert_eq!(facts.mesos_version.as_deref(), Some(want_version), "{host}");
+
+        let s = c.run_on(host, &format!("isolator-{host}"), isolator(module_for)).await;
+        assert_eq!(s.state, TaskState::Finished, "{host}: {:?}", s.message);
+        let root = testkit::emulator::simhost::root_of(c.emulator.work_dir(), host);
+        let isolation =
+            std::fs::read_to_string(root.join("etc/mesos-slave/isolation")).expect("isolation");
+        assert_eq!(isolation.contains("docker/volume"), !want_module, "{host}: {isolation}");
+        assert_eq!(
+            isolation.contains(scaleio::render::DVDI_ISOLATOR),
+            want_module,
+            "{host}: {isolation}"
+        );
+        assert_eq!(root.join("etc/mesos-slave/modules").exists(), want_module, "{host}");
+    }
     c.emulator.shutdown().await;
 }

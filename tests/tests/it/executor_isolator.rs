@@ -1,8 +1,8 @@
 //! The isolator step's two variants on simulated Ubuntu 14.04 and RHEL 7 agents: the native
 //! `docker/volume` isolator on Mesos >= 1.0 (no module, `docker/volume` added to the agent's
 //! `isolation` keeping the defaults, DVDCLI still installed) and the dvdi module, `auto` choosing
-//! by the agent's `mesos-agent --version`, `containerizers` kept, and refusals an operator can
-//! act on.
+//! by the agent's `mesos-agent --version`, `containerizers` kept, switching between the two
+//! leaving exactly the chosen one, and refusals an operator can act on.
 
 use scaleio::render;
 use scaleio::step::{
@@ -167,4 +167,82 @@ async fn refusals_name_the_versions_and_the_flag_to_change() {
     );
     assert!(f.message.contains("--volume-isolator docker-volume or auto"), "{}", f.message);
     assert_eq!(read(&sim, render::AGENT_MODULES_FLAG), None, "nothing written");
+}
+
+/// dvdi → docker/volume → dvdi on one agent: each switch leaves exactly the chosen isolator
+/// (the flag files a person would read), restarts the agent once, and is idempotent.
+async fn switching(os: Os, snapshot: expect_test::ExpectFile) {
+    let sim = host(os, Some("1.0.1"));
+    let so = format!("usr/lib/{ISOLATOR_FILE}");
+    let (r, t) = sim.step("h1", isolator(VolumeIsolator::Dvdi)).await;
+    r.unwrap_or_else(|f| panic!("dvdi: {}\n{t}", f.message));
+    assert!(sim.root("h1").join(&so).is_file());
+
+    let mut text = String::new();
+    let expect_after = [
+        (VolumeIsolator::DockerVolume, "posix/cpu,posix/mem,filesystem/linux,docker/volume\n"),
+        (
+            VolumeIsolator::Dvdi,
+            "posix/cpu,posix/mem,filesystem/linux,com_emccode_mesos_DockerVolumeDriverIsolator\n",
+        ),
+    ];
+    for (choice, isolation) in expect_after {
+        let (r, t) = sim.step("h1", isolator(choice)).await;
+        let r = r.unwrap_or_else(|f| panic!("{choice:?}: {}\n{t}", f.message));
+        text.push_str(&format!("== to {} (changed: {})\n{t}", choice.flag_value(), r.changed));
+        let Outcome::InstallIsolator { agent_restarted, .. } = r.outcome else { panic!("outcome") };
+        assert!(agent_restarted, "{choice:?}: the agent must restart to switch\n{t}");
+        assert_eq!(read(&sim, render::AGENT_ISOLATION_FLAG).as_deref(), Some(isolation));
+        let dvdi = choice == VolumeIsolator::Dvdi;
+        assert_eq!(read(&sim, render::AGENT_MODULES_FLAG).is_some(), dvdi, "{choice:?}");
+        assert_eq!(read(&sim, render::DVDI_MODULES_JSON).is_some(), dvdi, "{choice:?}");
+        assert_eq!(sim.root("h1").join(&so).is_file(), dvdi, "{choice:?}: the .so");
+        let (r, again) = sim.step("h1", isolator(choice)).await;
+        assert!(!r.expect("again").changed, "{choice:?} again:\n{again}");
+    }
+    snapshot.assert_eq(&text);
+}
+
+#[tokio::test]
+async fn ubuntu14_switching_between_isolators_leaves_only_the_chosen_one() {
+    switching(
+        Os::Ubuntu14,
+        expect_test::expect_file!["executor_snapshots/isolator_switch_ubuntu14.txt"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rhel7_switching_between_isolators_leaves_only_the_chosen_one() {
+    switching(Os::Rhel7, expect_test::expect_file!["executor_snapshots/isolator_switch_rhel7.txt"])
+        .await;
+}
+
+/// A `modules` flag naming the operator's own file is not ours to remove: switching to
+/// docker/volume drops dvdi from `isolation` and says why the rest stays.
+#[tokio::test]
+async fn switching_keeps_an_operators_modules_file() {
+    let sim = host(Os::Ubuntu14, Some("1.0.1"));
+    write(
+        &sim.root("h1"),
+        "etc/mesos-slave/isolation",
+        &format!("posix/cpu,posix/mem,{}\n", render::DVDI_ISOLATOR),
+    );
+    write(&sim.root("h1"), "etc/mesos-slave/modules", "file:///etc/mesos/all-modules.json\n");
+    write(&sim.root("h1"), "usr/lib/dvdi-mod.json", "{}\n");
+    let (r, t) = sim.step("h1", isolator(VolumeIsolator::DockerVolume)).await;
+    assert!(r.expect("switch").changed, "{t}");
+    assert_eq!(
+        read(&sim, render::AGENT_ISOLATION_FLAG).as_deref(),
+        Some("posix/cpu,posix/mem,filesystem/linux,docker/volume\n")
+    );
+    assert_eq!(
+        read(&sim, render::AGENT_MODULES_FLAG).as_deref(),
+        Some("file:///etc/mesos/all-modules.json\n")
+    );
+    assert!(read(&sim, render::DVDI_MODULES_JSON).is_some(), "kept with the operator's flag");
+    assert!(
+        t.contains("names file:///etc/mesos/all-modules.json, not the dvdi module's JSON: kept"),
+        "{t}"
+    );
 }

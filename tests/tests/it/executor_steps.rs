@@ -665,3 +665,66 @@ async fn adding_a_device_again_is_skipped_by_the_query_sds_probe() {
     );
     assert!(!t.contains("--add_sds_device"), "{t}");
 }
+
+/// The SDCs the stand-in MDM knows, as `(ip, guid)`, sorted.
+fn connected_sdcs(sim: &Sim) -> Vec<(String, String)> {
+    let model = testkit::standins::model::Model::load(&sim.state).expect("model");
+    let mut v: Vec<(String, String)> =
+        model.system.expect("system").sdcs.iter().map(|c| (c.ip.clone(), c.guid.clone())).collect();
+    v.sort();
+    v
+}
+
+/// Both ways an SDC reaches its MDMs end with it registered: the package installed with
+/// `MDM_IP` (the driver reads `drv_cfg.txt` and connects once the cluster exists; the SDC step
+/// only checks) and the package installed without it (the SDC step runs `drv_cfg --add_mdm`).
+#[tokio::test]
+async fn the_sdc_step_leaves_each_sdc_connected_both_ways() {
+    for (os, with_mdm_ip) in [(Os::Ubuntu14, true), (Os::Rhel7, false)] {
+        let sim = Sim::new(os);
+        for (h, ip) in IPS {
+            sim.add_host(h, ip);
+        }
+        let mut steps = plan(os);
+        if !with_mdm_ip {
+            for (host, step) in &mut steps {
+                if let (&mut "h4", Step::InstallPackages(p)) = (host, step) {
+                    for pkg in &mut p.packages {
+                        if let ComponentSettings::Sdc { mdm_ips } = &mut pkg.settings {
+                            mdm_ips.clear();
+                        }
+                    }
+                }
+            }
+        }
+        for (host, step) in steps.iter().take_while(|(_, s)| !matches!(s, Step::ConfigureSdc(_))) {
+            let kind = step.kind();
+            let (r, t) = sim.step(host, step.clone()).await;
+            r.unwrap_or_else(|f| panic!("{host} {kind}: {}\n{t}", f.message));
+        }
+        let before: Vec<String> = connected_sdcs(&sim).into_iter().map(|(ip, _)| ip).collect();
+        let mdms = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+        let mut want: Vec<&str> = mdms.to_vec();
+        if with_mdm_ip {
+            want.push("10.0.0.4");
+        }
+        assert_eq!(before, want, "{os:?}: SDCs installed with MDM_IP connect by themselves");
+
+        let sdc = Step::ConfigureSdc(ConfigureSdc {
+            mdm_ips: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+        });
+        let (r, t) = sim.step("h4", sdc).await;
+        let r = r.unwrap_or_else(|f| panic!("{os:?} configure_sdc: {}\n{t}", f.message));
+        assert_eq!(r.changed, !with_mdm_ip, "{t}");
+        assert_eq!(t.contains("--add_mdm"), !with_mdm_ip, "{t}");
+        let Outcome::ConfigureSdc { guid, mdm_ips } = r.outcome else { panic!("outcome") };
+        assert_eq!(mdm_ips, ["10.0.0.1", "10.0.0.2"]);
+        let guid = guid.expect("the step reports the SDC's GUID");
+        let now = connected_sdcs(&sim);
+        assert!(
+            now.contains(&("10.0.0.4".to_owned(), guid.clone())),
+            "{os:?}: h4's SDC {guid} is registered: {now:?}"
+        );
+        assert_eq!(now.len(), 4, "{now:?}");
+    }
+}

@@ -7,6 +7,7 @@ mod deploy_faults;
 mod deploy_full;
 mod deploy_restart;
 mod deploy_zk;
+mod deploy_zk_faults;
 mod emulator_events;
 mod emulator_executor;
 mod emulator_faults;

@@ -144,6 +144,26 @@ fn prepared_host_and_tool_links() {
     assert_eq!(std::fs::read_link(bin.join("scli")).expect("link"), Path::new("/opt/scli"));
 }
 
+/// `drv_cfg` on a host, with the cluster model when `state` is given.
+fn drv_cfg(root: &Path, argv: &[String], state: Option<&Path>) -> ToolOutput {
+    testkit::standins::host::drv_cfg(
+        root,
+        &argv[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        state,
+    )
+}
+
+/// The SDCs the MDM knows, as `(guid, ip)`.
+fn sdcs(state: &Path) -> Vec<(String, String)> {
+    let sys = Model::load(state).expect("model").system.expect("system");
+    sys.sdcs.iter().map(|s| (s.guid.clone(), s.ip.clone())).collect()
+}
+
+fn guid(root: &Path) -> String {
+    let out = drv_cfg(root, &scaleio::scli::drv_cfg_query_guid().argv(), None);
+    scaleio::scli::parse_drv_cfg_query_guid(&out.stdout).expect("guid")
+}
+
 #[test]
 fn drv_cfg_points_the_sdc_and_registers_it() {
     use scaleio::scli;
@@ -152,33 +172,78 @@ fn drv_cfg_points_the_sdc_and_registers_it() {
     let root = c.root("h4");
     let cmd = scli::drv_cfg_add_mdm(&["10.0.0.1".into(), "10.0.0.2".into()]);
     let argv = cmd.argv();
-    let run_it = |argv: &[String]| {
-        testkit::standins::host::drv_cfg(
-            &root,
-            &argv[1..].iter().map(String::as_str).collect::<Vec<_>>(),
-            Some(&c.state),
-        )
-    };
-    let out = run_it(&argv);
+    let out = drv_cfg(&root, &argv, Some(&c.state));
     assert_eq!(
         (out.exit_code, out.stderr.as_str()),
         (1, "Failed to open kernel device /dev/scini: No such file or directory\n")
     );
+    // The SDC package without MDM_IP: the driver runs but knows no MDM, so nothing connects.
     std::fs::create_dir_all(root.join("opt/emc/scaleio/sdc")).expect("sdc");
-    let out = run_it(&argv);
+    std::fs::create_dir_all(root.join("bin/emc/scaleio")).expect("cfg dir");
+    std::fs::write(root.join("bin/emc/scaleio/drv_cfg.txt"), "# SDC configuration\n").expect("cfg");
+    let q = drv_cfg(&root, &scli::drv_cfg_query_mdms().argv(), None);
+    assert_eq!(q.stdout, "Retrieved 0 mdm(s)\n");
+    crate::standins_scli::exec(&c, "h1", &scli::query_cluster(None));
+    assert_eq!(sdcs(&c.state), [], "an SDC without MDMs connects to none");
+
+    let out = drv_cfg(&root, &argv, Some(&c.state));
     assert_eq!(
         cmd.outcome(out.exit_code, &out.stdout),
         Ok(scli::ScliDone::Done { object_id: None })
     );
-    let again = run_it(&argv);
+    let again = drv_cfg(&root, &argv, Some(&c.state));
     assert_eq!(cmd.outcome(again.exit_code, &again.stderr), Ok(scli::ScliDone::AlreadyDone));
-    let q = run_it(&scli::drv_cfg_query_mdms().argv());
+    let q = drv_cfg(&root, &scli::drv_cfg_query_mdms().argv(), None);
     assert_eq!(scli::parse_drv_cfg_query_mdms(&q.stdout), ["10.0.0.1", "10.0.0.2"]);
-    let guid = scli::parse_drv_cfg_query_guid(&run_it(&scli::drv_cfg_query_guid().argv()).stdout)
-        .expect("guid");
-    let sys = Model::load(&c.state).expect("model").system.expect("system");
     assert_eq!(
-        sys.sdcs.iter().map(|s| (s.guid.as_str(), s.ip.as_str())).collect::<Vec<_>>(),
-        [(guid.as_str(), "10.0.0.4")]
+        std::fs::read_to_string(root.join("bin/emc/scaleio/drv_cfg.txt")).expect("cfg"),
+        "# SDC configuration\nmdm 10.0.0.1,10.0.0.2\n",
+        "--add_mdm --file writes the file, keeping its other lines"
     );
+    assert_eq!(sdcs(&c.state), [(guid(&root), "10.0.0.4".to_owned())]);
+}
+
+/// An SDC installed with `MDM_IP` (the package writes `drv_cfg.txt`) before the cluster exists
+/// connects once it does, without any `drv_cfg --add_mdm`; a stopped driver does not connect
+/// until `scini` starts again; a file naming only the tiebreaker connects to nothing.
+#[test]
+fn sdc_connects_from_its_config_file_when_its_driver_runs() {
+    use scaleio::scli;
+    let c = crate::standins_scli::four_hosts();
+    let sdc = |host: &str, mdms: &str| {
+        let root = c.root(host);
+        std::fs::create_dir_all(root.join("opt/emc/scaleio/sdc")).expect("sdc");
+        std::fs::create_dir_all(root.join("bin/emc/scaleio")).expect("cfg dir");
+        std::fs::write(root.join("bin/emc/scaleio/drv_cfg.txt"), format!("mdm {mdms}\n"))
+            .expect("cfg");
+        root
+    };
+    let h4 = sdc("h4", "10.0.0.1,10.0.0.2");
+    let h2 = sdc("h2", "10.0.0.1,10.0.0.2");
+    let h3 = sdc("h3", "10.0.0.3");
+    assert_eq!(tool(&h2, &["service", "scini", "status"]).stdout, "scini is running\n");
+    assert_eq!(tool(&h2, &["service", "scini", "stop"]).exit_code, 0);
+    let out = drv_cfg(&h2, &scli::drv_cfg_query_guid().argv(), None);
+    assert_eq!(out.stderr, "Failed to open kernel device /dev/scini: No such file or directory\n");
+    assert_eq!(Model::load(&c.state).expect("model").system, None);
+
+    crate::standins_scli::build_cluster(&c);
+    assert_eq!(sdcs(&c.state), [(guid(&h4), "10.0.0.4".to_owned())], "h2 stopped, h3 tb only");
+
+    assert_eq!(tool(&h2, &["systemctl", "start", "scini"]).exit_code, 0);
+    crate::standins_scli::exec(&c, "h1", &scli::query_cluster(None));
+    let mut want = vec![(guid(&h4), "10.0.0.4".to_owned()), (guid(&h2), "10.0.0.2".to_owned())];
+    assert_eq!(sdcs(&c.state), want);
+
+    // A reboot restarts the driver; the SDC stays one object.
+    tool(&h4, &["service", "scini", "stop"]);
+    complete_reboot(&h4).expect("reboot");
+    assert_eq!(tool(&h4, &["systemctl", "is-active", "scini"]).stdout, "active\n");
+    crate::standins_scli::exec(&c, "h1", &scli::query_cluster(None));
+    assert_eq!(sdcs(&c.state), want);
+    // Pointing h3 at the cluster's manager connects it too.
+    let cmd = scli::drv_cfg_add_mdm(&["10.0.0.1".into(), "10.0.0.2".into()]);
+    assert_eq!(drv_cfg(&h3, &cmd.argv(), Some(&c.state)).exit_code, 0);
+    want.push((guid(&h3), "10.0.0.3".to_owned()));
+    assert_eq!(sdcs(&c.state), want);
 }

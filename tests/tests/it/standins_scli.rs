@@ -260,6 +260,32 @@ fn domains_pools_sds_and_devices() {
     let sys = model.system.expect("system");
     assert_eq!(sys.devices.len(), 1);
     assert_eq!(sys.devices[0].size_kb, 100 * 1024 * 1024);
+
+    // `--query_sds` in ScaleIO 2.0's layout, by IP and by id, read by the executor's parser.
+    let (code, out) = exec(&c, "h1", &scli::query_sds(None, "10.0.0.4"));
+    assert_eq!(code, 0, "{out}");
+    let sds_id = &sys.sds[0].id;
+    assert!(out.starts_with(&format!("SDS {sds_id} Name: sds4 Version: 2.0.10000\n")), "{out}");
+    for line in [
+        "Protection Domain: ",
+        "DRL mode: Volatile\n",
+        "IP information (total 1 IPs):\n\t 1: 10.0.0.4\tRole: All (SDS and SDC)\n\tPort: 7072\n",
+        "Device information (total 1 devices):\n",
+        "\t\tStorage Pool: sp1, Capacity: 100 GB Error-fixes: 0 scanned 0 MB, Compare errors: 0 State: Normal\n",
+        "\nNo devices use Rfcache\nMembership-state: Joined; Connection-state: Connected;",
+        "\t100 GB (102400 MB) total capacity\n",
+    ] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
+    let devices = scli::parse_query_sds_devices(&out).expect("parses");
+    assert_eq!(
+        devices.iter().map(|d| (d.path.as_str(), d.storage_pool.as_deref())).collect::<Vec<_>>(),
+        [("/dev/xvdf", Some("sp1"))]
+    );
+    assert_eq!(devices[0].id, sys.devices[0].id);
+    let by_id =
+        run(&["--query_sds".into(), "--sds_id".into(), sds_id.clone()], &c.state, &c.root("h1"));
+    assert_eq!((by_id.exit_code, by_id.output), (0, out));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! first offers to a complete plan with instant steps (per-offer cost, rounds, peak RSS).
 //!
 //! Each cluster size runs in a child process (this binary, `bench core`, with
-//! [`CHILD_AGENTS_ENV`] set) so its peak RSS (`VmHWM`) is its own. The child feeds SUBSCRIBED,
+//! [`CHILD_AGENTS_ENV`] set) so its peak RSS (`VmHWM`) is its own. The agents and their
+//! executors are [`scheduler::core::sim`], the same simulation the core tests use. The child
+//! feeds SUBSCRIBED,
 //! then every round: one offer from every agent, `decide`, `commit`, and for every launch the
 //! executor's TASK_RUNNING then TASK_FINISHED with a valid `ResultEnvelope`, then one second
 //! passes. It prints one `core-child:` JSON line that the parent turns into figures.
@@ -11,20 +13,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use mesos::v1::{
-    Address, AgentID, Attribute, Bytes, ExecutorID, FrameworkID, Offer, OfferID, Resource, TaskID,
-    TaskSource, TaskState, TaskStatus, Url,
-};
-use packaging::bundle::IndexArtifact;
-use packaging::catalog::{Component, Platform, Sha256};
-use scaleio::DevicePath;
-use scaleio::devices::{DeviceSurvey, FreeDevice};
-use scaleio::step::{
-    ClusterFacts, InitSystem, ObjectOutcome, OsFacts, OsFamily, Outcome, PreflightFacts,
-    ResultEnvelope, Step, StepEnvelope, StepResult,
-};
+use mesos::v1::Offer;
+use scaleio::topology::Mode;
 use scheduler::core::plan::Strategy;
-use scheduler::core::{BundleRef, Decision, Input, PhaseName, Plan, Settings, State, Time, decide};
+use scheduler::core::sim::{self, Sim};
+use scheduler::core::{Decision, Input, PhaseName, Plan, Settings, StepStatus, decide};
 use xshell::{Shell, cmd};
 
 use super::{Bench, Figure, seconds};
@@ -66,6 +59,8 @@ struct ChildReport {
     total_secs: f64,
     /// Size of the persisted document at the end, in bytes.
     persisted_bytes: usize,
+    /// Time to serialise it, in seconds.
+    persist_secs: f64,
     peak_rss_kib: u64,
 }
 
@@ -160,6 +155,13 @@ fn figures(reports: &[ChildReport]) -> Vec<Figure> {
             baseline: "-".into(),
             ratio: None,
         });
+        // The loop saves after every change: this is what each save costs at the end.
+        out.push(Figure {
+            name: format!("core.persist_cpu ({n})"),
+            ours: format!("{:.1}ms", r.persist_secs * 1e3),
+            baseline: "-".into(),
+            ratio: None,
+        });
     }
     if let [small, large] = reports {
         out.push(Figure {
@@ -178,176 +180,20 @@ fn figures(reports: &[ChildReport]) -> Vec<Figure> {
     out
 }
 
-/// One simulated agent.
-struct Agent {
-    host: String,
-    agent_id: String,
-    ip: String,
-    executor_running: bool,
-    /// Executor earmark held (cpus, mem).
-    held: (f64, f64),
+/// The simulated cluster's settings: full provisioning, no reboot phase (it is serial, one node
+/// at a time: at 10,000 agents it alone needs 20,000 rounds, hours of allocation intervals,
+/// whatever the core costs).
+fn settings() -> Settings {
+    Settings { no_reboot: true, ..sim::settings(Mode::Full) }
+}
+
+/// `n` agents of 4 CPUs and 8 GiB.
+fn agents(n: usize) -> Vec<sim::Agent> {
+    (1..=n).map(|i| sim::Agent::new(i as u32, AGENT_CPUS, AGENT_MEM)).collect()
 }
 
 const AGENT_CPUS: f64 = 4.0;
 const AGENT_MEM: f64 = 8192.0;
-
-fn agents(n: usize) -> Vec<Agent> {
-    (0..n)
-        .map(|i| Agent {
-            host: format!("agent-{i:05}"),
-            agent_id: format!("bench-S{i}"),
-            ip: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
-            executor_running: false,
-            held: (0.0, 0.0),
-        })
-        .collect()
-}
-
-fn offer(id: u64, agent: &Agent) -> Offer {
-    Offer {
-        id: OfferID::new(format!("bench-O{id}")),
-        framework_id: FrameworkID::new("bench-F-0000"),
-        agent_id: AgentID::new(agent.agent_id.clone()),
-        hostname: agent.host.clone(),
-        url: Some(Url {
-            scheme: "http".into(),
-            address: Address {
-                hostname: Some(agent.host.clone()),
-                ip: Some(agent.ip.clone()),
-                port: 5051,
-            },
-            path: Some("/slave(1)".into()),
-            query: vec![],
-            fragment: None,
-        }),
-        domain: None,
-        resources: vec![
-            Resource {
-                role: Some("*".into()),
-                ..Resource::scalar("cpus", AGENT_CPUS - agent.held.0)
-            },
-            Resource {
-                role: Some("*".into()),
-                ..Resource::scalar("mem", AGENT_MEM - agent.held.1)
-            },
-            Resource { role: Some("*".into()), ..Resource::scalar("disk", 200_000.0) },
-        ],
-        attributes: vec![Attribute::text("os", "ubuntu14")],
-        executor_ids: if agent.executor_running {
-            vec![ExecutorID::new(format!("scaleio-executor.{}", agent.host))]
-        } else {
-            vec![]
-        },
-        unavailability: None,
-        allocation_info: None,
-    }
-}
-
-fn settings() -> Settings {
-    let art = |component: Component, file: &str, version: &str| IndexArtifact {
-        name: file.to_owned(),
-        component,
-        version: version.to_owned(),
-        file: file.to_owned(),
-        sha256: Sha256::of(file.as_bytes()),
-        size: 1,
-    };
-    let v = "2.0-10000.2072";
-    Settings {
-        // The reboot phase is serial, one node at a time: at 10,000 agents it alone needs
-        // 20,000 rounds (hours of allocation intervals), whatever the core costs.
-        no_reboot: true,
-        scheduler_host: "agent-00000".to_owned(),
-        executor_uri: "http://sched:35000/artifacts/scaleio-executor".to_owned(),
-        bundles: vec![BundleRef {
-            platform: Platform::Ubuntu14,
-            uri: "http://sched:35000/artifacts/scaleio-bundle-2.0.1-2072-ubuntu14-0123abcd.tar.gz"
-                .to_owned(),
-            immutable: true,
-            artifacts: vec![
-                art(Component::Mdm, "EMC-ScaleIO-mdm-2.0-10000.2072.deb", v),
-                art(Component::Sds, "EMC-ScaleIO-sds-2.0-10000.2072.deb", v),
-                art(Component::Sdc, "EMC-ScaleIO-sdc-2.0-10000.2072.deb", v),
-                art(Component::Lia, "EMC-ScaleIO-lia-2.0-10000.2072.deb", v),
-                art(Component::Gateway, "emc-scaleio-gateway_2.0-10000.2072_amd64.deb", v),
-                art(Component::Rexray, "rexray_0.9.2_amd64.deb", "0.9.2"),
-                art(Component::Dvdcli, "dvdcli_0.2.0_amd64.deb", "0.2.0"),
-                art(Component::DvdiIsolator, "libmesos_dvdi_isolator-1.0.1.so", "0.4.6"),
-            ],
-        }],
-        ..Settings::defaults()
-    }
-}
-
-/// What the real executor reports for `step` on `agent` when it succeeds.
-fn result_for(step: &Step, agent: &Agent) -> StepResult {
-    let object = |name: &str| ObjectOutcome {
-        name: name.into(),
-        id: Some("id".into()),
-        already_existed: false,
-    };
-    let boot_id = format!("boot-{}", agent.host);
-    let outcome = match step {
-        Step::Preflight(_) => Outcome::Preflight(PreflightFacts {
-            hostname: agent.host.clone(),
-            ips: vec![agent.ip.clone()],
-            os: OsFacts {
-                id: "ubuntu".into(),
-                version_id: "14.04".into(),
-                family: Some(OsFamily::Debian),
-            },
-            kernel: "4.4.0-38-generic".into(),
-            boot_id,
-            init_system: InitSystem::Sysv,
-            devices: DeviceSurvey {
-                free: vec![FreeDevice {
-                    path: DevicePath::new("/dev/xvdf").expect("a valid device path"),
-                    size_bytes: 100 << 30,
-                }],
-                refused: vec![],
-            },
-            packages: vec![],
-            java_version: None,
-            mesos_version: Some("1.12.0".into()),
-        }),
-        Step::InstallPrerequisites(_) => {
-            Outcome::InstallPrerequisites { packages: vec![], reboot_required: false }
-        }
-        Step::InstallPackages(_) => Outcome::InstallPackages { packages: vec![] },
-        Step::CreateMdmCluster(_) => Outcome::CreateMdmCluster(ClusterFacts::default()),
-        Step::AddStandbyMdm(_) => Outcome::AddStandbyMdm(ClusterFacts::default()),
-        Step::SwitchClusterMode(_) => Outcome::SwitchClusterMode(ClusterFacts::default()),
-        Step::RenameSystem(_) => Outcome::RenameSystem(ClusterFacts::default()),
-        Step::AddProtectionDomain(s) => Outcome::AddProtectionDomain(object(s.name.as_str())),
-        Step::AddStoragePool(s) => Outcome::AddStoragePool(object(s.name.as_str())),
-        Step::AddSds(s) => Outcome::AddSds { sds: object(s.name.as_str()), devices: vec![] },
-        Step::AddDevice(_) => Outcome::AddDevice(object("dev")),
-        Step::ConfigureSdc(s) => Outcome::ConfigureSdc { mdm_ips: s.mdm_ips.clone(), guid: None },
-        Step::ConfigureLia(_) => Outcome::ConfigureLia { installation_id: "1".into() },
-        Step::ConfigureGateway(_) => Outcome::ConfigureGateway { api_version: "2.0".into() },
-        Step::InstallRexray(s) => Outcome::InstallRexray { version: s.version.clone() },
-        Step::InstallDvdcli(s) => Outcome::InstallDvdcli { version: s.version.clone() },
-        Step::InstallIsolator(s) => {
-            Outcome::InstallIsolator { module_file: s.artifact.clone(), agent_restarted: false }
-        }
-        Step::RestartService(s) => Outcome::RestartService { service: s.service.clone() },
-        Step::Reboot(_) => Outcome::Reboot { boot_id, rebooting: false },
-        Step::Verify(_) => Outcome::Verify { checks: vec![] },
-    };
-    StepResult { changed: true, outcome, transcript_sha256: None }
-}
-
-fn update(task: &str, agent_id: &str, state: TaskState, data: Option<Vec<u8>>, uuid: u64) -> Input {
-    let mut uuid_bytes = [0u8; 16];
-    uuid_bytes[..8].copy_from_slice(&uuid.to_le_bytes());
-    Input::Update(TaskStatus {
-        source: Some(TaskSource::Executor),
-        agent_id: Some(AgentID::new(agent_id)),
-        data: data.map(Bytes),
-        uuid: Some(Bytes(uuid_bytes.to_vec())),
-        ..TaskStatus::new(TaskID::new(task), state)
-    })
-}
 
 /// Peak resident set of this process, from `/proc/self/status`.
 fn peak_rss_kib() -> anyhow::Result<u64> {
@@ -364,7 +210,7 @@ fn peak_rss_kib() -> anyhow::Result<u64> {
 fn critical_path(plan: &Plan) -> usize {
     // Per earlier phase: the deepest step of each node and of the whole phase.
     let mut done: Vec<(PhaseName, HashMap<&str, usize>, usize)> = Vec::new();
-    for phase in &plan.phases {
+    for phase in plan.phases() {
         let mut by_node: HashMap<&str, usize> = HashMap::new();
         let mut deepest = 0;
         let mut previous = 0;
@@ -394,8 +240,9 @@ fn critical_path(plan: &Plan) -> usize {
 }
 
 /// Baseline: decoding `agents`' offers from the JSON a master sends, best of 3, µs per offer.
-fn decode_baseline(agents: &[Agent]) -> anyhow::Result<f64> {
-    let offers: Vec<Offer> = agents.iter().enumerate().map(|(i, a)| offer(i as u64, a)).collect();
+fn decode_baseline(agents: &[sim::Agent]) -> anyhow::Result<f64> {
+    let offers: Vec<Offer> =
+        agents.iter().enumerate().map(|(i, a)| sim::offer(&format!("D{i}"), a)).collect();
     let json = serde_json::to_vec(&offers)?;
     let mut best = Duration::MAX;
     for _ in 0..3 {
@@ -409,80 +256,46 @@ fn decode_baseline(agents: &[Agent]) -> anyhow::Result<f64> {
 }
 
 fn run_child(n: usize, budget: Duration) -> anyhow::Result<ChildReport> {
-    let mut agents = agents(n);
+    let agents = agents(n);
     let decode_us_per_offer = decode_baseline(&agents)?;
-    let index: HashMap<String, usize> =
-        agents.iter().enumerate().map(|(i, a)| (a.agent_id.clone(), i)).collect();
-    let mut state = State::new(settings());
-    let mut now = Time(1_800_000_000_000);
+    let t = Instant::now();
+    let mut sim = Sim::new(settings(), agents);
+    let mut total = t.elapsed();
+    // The history of every decision would weigh more than the core itself.
+    sim.keep_history = false;
     let started = Instant::now();
     let (mut offer_time, mut update_time) = (Duration::ZERO, Duration::ZERO);
-    let (mut offers, mut updates, mut next_offer, mut next_uuid) = (0u64, 0u64, 0u64, 0u64);
+    let (mut offers, mut updates) = (0u64, 0u64);
     let mut max_round = Duration::ZERO;
     let mut rounds = 0;
-    let t = Instant::now();
-    state.apply(now, Input::Subscribed { framework_id: "bench-F-0000".into() });
-    let mut total = t.elapsed();
-    while !state.plan().is_complete() && started.elapsed() < budget {
+    while !sim.state.plan().is_complete() && started.elapsed() < budget {
         rounds += 1;
-        let batch: Vec<Offer> = agents
-            .iter()
-            .map(|a| {
-                next_offer += 1;
-                offer(next_offer, a)
-            })
-            .collect();
+        let batch = sim.offers();
         offers += batch.len() as u64;
+        let now = sim.now;
         let t = Instant::now();
-        state.apply(now, Input::Offers(batch));
-        let decisions = decide(&state, now);
-        state.commit(now, &decisions);
-        state.mark_saved();
+        sim.state.apply(now, Input::Offers(batch));
+        let decisions = decide(&sim.state, now);
+        sim.state.commit(now, &decisions);
+        sim.state.mark_saved();
         let offer_round = t.elapsed();
         offer_time += offer_round;
-
-        let mut answers = Vec::new();
-        for d in &decisions {
-            match d {
-                Decision::Launch { task, .. } => {
-                    let data = task.data.as_ref().context("a launched task carries its step")?;
-                    let envelope = StepEnvelope::from_json(data.as_slice())
-                        .context("a launched task carries a valid step envelope")?;
-                    let agent = &mut agents[index[&task.agent_id.value]];
-                    if !agent.executor_running {
-                        let executor = task.executor.as_ref().context("executor info")?;
-                        let held = |name: &str| {
-                            executor
-                                .resources
-                                .iter()
-                                .find(|r| r.name == name)
-                                .and_then(Resource::scalar_value)
-                                .unwrap_or(0.0)
-                        };
-                        agent.held = (held("cpus"), held("mem"));
-                        agent.executor_running = true;
-                    }
-                    let result = ResultEnvelope::new(result_for(&envelope.step, agent)).to_json();
-                    answers.push((task.task_id.value.clone(), task.agent_id.value.clone(), result));
-                }
-                Decision::StepError { step, message } => {
-                    anyhow::bail!("step {step} could not be rendered: {message}")
-                }
-                _ => {}
-            }
+        if let Some(Decision::StepError { step, message }) =
+            decisions.iter().find(|d| matches!(d, Decision::StepError { .. }))
+        {
+            anyhow::bail!("step {step} could not be rendered: {message}");
         }
+        sim.record(&decisions);
+        drop(decisions);
+        let answers = sim.answers();
+        updates += answers.len() as u64;
         let t = Instant::now();
-        for (task, agent_id, result) in answers {
-            next_uuid += 1;
-            state.apply(now, update(&task, &agent_id, TaskState::Running, None, next_uuid));
-            next_uuid += 1;
-            state
-                .apply(now, update(&task, &agent_id, TaskState::Finished, Some(result), next_uuid));
-            updates += 2;
+        for input in answers {
+            sim.state.apply(now, input);
         }
         // The acknowledgements go out with the next decide; Tick as the loop does each second.
-        now = now.plus_secs(1);
-        state.apply(now, Input::Tick);
+        sim.now = now.plus_secs(1);
+        sim.state.apply(sim.now, Input::Tick);
         let update_round = t.elapsed();
         update_time += update_round;
         max_round = max_round.max(offer_round + update_round);
@@ -497,10 +310,12 @@ fn run_child(n: usize, budget: Duration) -> anyhow::Result<ChildReport> {
     }
     // Before the persisted document below allocates its own copy.
     let peak_rss_kib = peak_rss_kib()?;
-    let plan = state.plan();
-    let steps = plan.steps().count();
-    let complete_steps =
-        plan.steps().filter(|s| s.status == scheduler::core::StepStatus::Complete).count();
+    let t = Instant::now();
+    let persisted_bytes = sim.state.persisted_json().len();
+    let persist_secs = t.elapsed().as_secs_f64();
+    let plan = sim.state.plan();
+    let steps = plan.len();
+    let complete_steps = plan.steps().filter(|s| s.status == StepStatus::Complete).count();
     Ok(ChildReport {
         agents: n,
         steps,
@@ -515,7 +330,8 @@ fn run_child(n: usize, budget: Duration) -> anyhow::Result<ChildReport> {
         decode_us_per_offer,
         max_round_secs: max_round.as_secs_f64(),
         total_secs: total.as_secs_f64(),
-        persisted_bytes: state.persisted().to_json().len(),
+        persisted_bytes,
+        persist_secs,
         peak_rss_kib,
     })
 }
