@@ -60,6 +60,7 @@ pub mod env {
     pub const EXECUTOR_CPUS_DATA: &str = "SCALEIO_EXECUTOR_CPUS_DATA";
     pub const EXECUTOR_MEM_DATA: &str = "SCALEIO_EXECUTOR_MEM_DATA";
     pub const NO_REBOOT: &str = "SCALEIO_NO_REBOOT";
+    pub const AGENT_LOST_TIMEOUT: &str = "SCALEIO_AGENT_LOST_TIMEOUT";
     pub const VOLUME_ISOLATOR: &str = "SCALEIO_VOLUME_ISOLATOR";
     pub const API_TOKEN_FILE: &str = "SCALEIO_API_TOKEN_FILE";
     pub const LOG_LEVEL: &str = "SCALEIO_LOG_LEVEL";
@@ -330,6 +331,11 @@ pub struct Args {
     #[arg(long, env = env::NO_REBOOT, help_heading = "Behaviour")]
     pub no_reboot: bool,
 
+    /// Seconds after the master removed an agent (with no offer from it since) before its
+    /// unfinished steps are set to error and the other nodes go on without it.
+    #[arg(long, env = env::AGENT_LOST_TIMEOUT, default_value_t = 600, value_name = "SECS", help_heading = "Behaviour")]
+    pub agent_lost_timeout: u64,
+
     /// Isolator for ScaleIO volumes: `dvdi` (the module), `docker-volume` (native, Mesos >= 1.0)
     /// or `auto` (native where the agent reports Mesos >= 1.0, the module otherwise).
     #[arg(long, env = env::VOLUME_ISOLATOR, value_enum, default_value_t = VolumeIsolatorFlag::Auto, value_name = "ISOLATOR", help_heading = "Behaviour")]
@@ -425,6 +431,7 @@ pub struct Config {
     pub executor_mdm: ExecutorResources,
     pub executor_data: ExecutorResources,
     pub no_reboot: bool,
+    pub agent_lost_timeout_secs: u64,
     pub volume_isolator: VolumeIsolatorFlag,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -517,6 +524,17 @@ impl Config {
                 expected: "at most 100 years in seconds",
                 found: args.failover_timeout.to_string(),
                 hint: None,
+            });
+        }
+        if args.agent_lost_timeout == 0 {
+            return Err(ConfigError::Invalid {
+                flag: "agent-lost-timeout",
+                expected: "a number of seconds greater than 0",
+                found: "0".to_owned(),
+                hint: Some(
+                    "the default is 600 (ten minutes, longer than a host takes to reboot)"
+                        .to_owned(),
+                ),
             });
         }
         let principal = args.principal.as_deref().map(|p| non_empty("principal", p)).transpose()?;
@@ -761,6 +779,7 @@ impl Config {
             executor_mdm,
             executor_data,
             no_reboot: args.no_reboot,
+            agent_lost_timeout_secs: args.agent_lost_timeout,
             volume_isolator: args.volume_isolator,
             log_level: args.log_level.clone(),
             log_format: args.log_format,
@@ -842,6 +861,7 @@ impl fmt::Display for Config {
         writeln!(f, "executor-cpus-data = {}", self.executor_data.cpus)?;
         writeln!(f, "executor-mem-data = {}", self.executor_data.mem_mb)?;
         writeln!(f, "no-reboot = {}", self.no_reboot)?;
+        writeln!(f, "agent-lost-timeout = {}", self.agent_lost_timeout_secs)?;
         writeln!(f, "volume-isolator = {}", self.volume_isolator)?;
         writeln!(f, "log-level = {}", self.log_level)?;
         writeln!(f, "log-format = {}", self.log_format)

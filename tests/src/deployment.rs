@@ -64,6 +64,8 @@ pub struct DeploymentSpec {
     pub standby: bool,
     /// Build the `os:rhel7` bundle too (needs `rpmbuild`); on by default.
     pub rhel: bool,
+    /// More scheduler flags, after the ones the deployment sets (e.g. `--agent-lost-timeout 5`).
+    pub extra_scheduler_args: Vec<String>,
 }
 
 impl DeploymentSpec {
@@ -82,6 +84,7 @@ impl DeploymentSpec {
             allocation: Duration::from_millis(200),
             standby: false,
             rhel: true,
+            extra_scheduler_args: Vec::new(),
         }
     }
 
@@ -368,6 +371,7 @@ impl Deployment {
                 args.extend([(*flag).to_owned(), ip.to_owned()]);
             }
         }
+        args.extend(self.spec.extra_scheduler_args.iter().cloned());
         args
     }
 

@@ -7,6 +7,11 @@
 //! complete; the `reboot` phase only once every node finished every earlier phase (so the
 //! scheduler's own host stays up while others need it). Inside a serial phase steps run one at a
 //! time in order; inside a parallel phase each node's steps run in order, nodes side by side.
+//!
+//! A step set to error because its node's agent is lost ([`StepRecord::lost_node`]) does not hold
+//! up other nodes: the all-node barrier of the `reboot` phase and the order of the serial
+//! `reboot` phase pass over it. The `mdm-cluster` phase never does (the cluster cannot be built
+//! without its MDM hosts), so a lost MDM host keeps the plan blocked, with the reason on its steps.
 
 use std::collections::HashMap;
 
@@ -249,6 +254,10 @@ pub struct StepRecord {
     /// Reboot steps: the boot id reported when the reboot was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot_from: Option<String>,
+    /// Set to error because its node's agent is lost (removed, no offer since): other nodes go
+    /// on without it, and it goes back to pending by itself if the agent comes back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lost_node: bool,
 }
 
 impl StepRecord {
@@ -266,7 +275,14 @@ impl StepRecord {
             finished_at: None,
             updated_at: None,
             reboot_from: None,
+            lost_node: false,
         }
+    }
+
+    /// Whether this step lets later steps of `phase`'s barriers pass: it is complete, or it is
+    /// held by a lost node outside the `mdm-cluster` phase.
+    fn passes(&self, phase: PhaseName) -> bool {
+        self.status == StepStatus::Complete || (self.lost_node && phase != PhaseName::MdmCluster)
     }
 }
 
@@ -519,13 +535,18 @@ impl Plan {
         for earlier in &self.phases[..pi] {
             let all_nodes =
                 earlier.name == PhaseName::MdmCluster || phase.name == PhaseName::Reboot;
-            if !earlier.steps.iter().filter(|s| all_nodes || &s.node == node).all(done) {
+            let ok = if all_nodes {
+                earlier.steps.iter().all(|s| s.passes(earlier.name))
+            } else {
+                earlier.steps.iter().filter(|s| &s.node == node).all(done)
+            };
+            if !ok {
                 return false;
             }
         }
         let before = &phase.steps[..si];
         match phase.name.strategy() {
-            Strategy::Serial => before.iter().all(done),
+            Strategy::Serial => before.iter().all(|s| s.passes(phase.name)),
             Strategy::Parallel => before.iter().filter(|s| &s.node == node).all(done),
         }
     }
@@ -541,8 +562,10 @@ impl Plan {
                 let mut by_node: HashMap<&str, usize> = HashMap::new();
                 for (si, step) in phase.steps.iter().enumerate() {
                     if step.status != StepStatus::Complete {
-                        first.get_or_insert(si);
                         by_node.entry(step.node.as_str()).or_insert(si);
+                    }
+                    if !step.passes(phase.name) {
+                        first.get_or_insert(si);
                     }
                 }
                 PhaseBarrier { first, by_node }
@@ -558,7 +581,8 @@ impl Plan {
     }
 }
 
-/// Where each phase's incomplete steps start: the first overall and the first of each node.
+/// Where each phase's incomplete steps start: the first that holds up every node (not complete,
+/// and not passed over as a lost node's) and the first incomplete one of each node.
 #[derive(Debug)]
 struct PhaseBarrier<'a> {
     first: Option<usize>,

@@ -81,6 +81,9 @@ pub struct Settings {
     pub decline_secs: f64,
     /// A launched task without any update for this long is reconciled explicitly.
     pub launch_timeout_secs: u64,
+    /// A node whose agent the master removed, with no offer since, for this long: its unfinished
+    /// steps go to error and the other nodes go on without it (`--agent-lost-timeout`).
+    pub agent_lost_timeout_secs: u64,
     /// Free-device discovery rules for preflight.
     pub device_rules: DeviceRules,
     /// Kernel pinned on Ubuntu 14.04 nodes.
@@ -90,6 +93,9 @@ pub struct Settings {
     /// How executors trust the gateway (`--gateway-ca-file`, `--gateway-insecure`).
     pub gateway_tls: scaleio::step::GatewayTls,
 }
+
+/// `--agent-lost-timeout`'s default: ten minutes, longer than a host takes to reboot.
+pub const DEFAULT_AGENT_LOST_TIMEOUT_SECS: u64 = 600;
 
 /// The platform named by an agent's `os` attribute.
 pub const OS_ATTRIBUTE: &str = "os";
@@ -155,6 +161,7 @@ impl Settings {
                 mem_mb: config.executor_data.mem_mb,
             },
             no_reboot: config.no_reboot,
+            agent_lost_timeout_secs: config.agent_lost_timeout_secs,
             volume_isolator: config.volume_isolator.to_step(),
             gateway_tls: config.gateway_tls.clone(),
             scheduler_host: config.hostname.clone(),
@@ -191,6 +198,7 @@ impl Settings {
             retry_max_secs: 300,
             decline_secs: 120.0,
             launch_timeout_secs: 120,
+            agent_lost_timeout_secs: DEFAULT_AGENT_LOST_TIMEOUT_SECS,
             device_rules: DeviceRules::default(),
             ubuntu_kernel: Some("4.4.0-38-generic".to_owned()),
             volume_isolator: scaleio::step::VolumeIsolator::Auto,

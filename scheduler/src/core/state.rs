@@ -48,6 +48,9 @@ pub struct Node {
     /// The agent was removed; no offer since.
     #[serde(default)]
     pub lost: bool,
+    /// When the master reported the agent removed (the start of `--agent-lost-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_since: Option<Time>,
     /// Why this node cannot be provisioned (bad attributes, no bundle for its OS, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -361,9 +364,12 @@ impl State {
             Input::AgentLost(agent_id) => {
                 self.offers.retain(|o| o.agent_id != agent_id);
                 if let Some(node) = self.node_by_agent_mut(&agent_id) {
+                    tracing::warn!(node = %node.hostname, agent = %agent_id, "the master removed the agent");
                     node.lost = true;
+                    node.lost_since.get_or_insert(now);
                     self.dirty = true;
                 }
+                self.expire_lost_nodes(now);
             }
             Input::Error(message) => self.error(now, message),
             Input::ApiCommand(command) => reply = Some(self.command(command)),
@@ -373,10 +379,66 @@ impl State {
                 if self.subscribed && due && !self.reconcile.iter().any(Vec::is_empty) {
                     self.reconcile.push(Vec::new());
                 }
+                self.expire_lost_nodes(now);
             }
         }
         self.refresh(now);
         reply
+    }
+
+    /// Nodes whose agent has been lost for `--agent-lost-timeout`: their unfinished steps go to
+    /// error (marked [`super::plan::StepRecord::lost_node`], so the plan's barriers let the other
+    /// nodes go on) with a message naming the agent and how long it has been gone.
+    fn expire_lost_nodes(&mut self, now: Time) {
+        let timeout = self.settings.agent_lost_timeout_secs;
+        let mut expired: BTreeMap<&str, String> = BTreeMap::new();
+        for node in self.d.nodes.values_mut().filter(|n| n.lost) {
+            // A state saved before `lost_since` existed: the clock starts now.
+            let since = *node.lost_since.get_or_insert(now);
+            let gone = now.secs_since(since);
+            if gone >= timeout {
+                let agent = node.agent_id.as_deref().unwrap_or("unknown id");
+                expired.insert(
+                    node.hostname.as_str(),
+                    format!(
+                        "the agent on {host} ({agent}) has been gone for {gone} s: the master removed it and it has not offered since (--agent-lost-timeout {timeout} s); this step runs again by itself if the agent comes back, other nodes go on without it",
+                        host = node.hostname
+                    ),
+                );
+            }
+        }
+        if expired.is_empty() {
+            return;
+        }
+        for step in self.d.plan.phases.iter_mut().flat_map(|p| p.steps.iter_mut()) {
+            if step.status == StepStatus::Complete || step.lost_node {
+                continue;
+            }
+            if let Some(message) = expired.get(step.node.as_str()) {
+                tracing::warn!(step = %step.id, "{message}");
+                step.status = StepStatus::Error;
+                step.lost_node = true;
+                step.message = Some(message.clone());
+                step.updated_at = Some(now);
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// The node's agent is back: steps set to error while it was lost go back to pending.
+    fn node_back(&mut self, now: Time, host: &str) {
+        for step in self.d.plan.phases.iter_mut().flat_map(|p| p.steps.iter_mut()) {
+            if step.lost_node && step.node == host {
+                step.lost_node = false;
+                if step.status == StepStatus::Error {
+                    step.status = StepStatus::Pending;
+                    step.message =
+                        Some(format!("the agent on {host} is back; the step runs again"));
+                    step.updated_at = Some(now);
+                }
+                self.dirty = true;
+            }
+        }
     }
 
     fn node_by_agent_mut(&mut self, agent_id: &AgentID) -> Option<&mut Node> {
@@ -468,6 +530,7 @@ impl State {
         let agent_id = offer.agent_id.value.clone();
         let host = offer.hostname.clone();
         let mut changed_from = None;
+        let mut back = false;
         match self.d.nodes.get_mut(&host) {
             Some(node) => {
                 if node.agent_id.as_deref() != Some(agent_id.as_str()) {
@@ -475,7 +538,9 @@ impl State {
                     self.dirty = true;
                 }
                 if node.lost || node.ip != ip {
+                    back = node.lost;
                     node.lost = false;
+                    node.lost_since = None;
                     node.ip = ip;
                     self.dirty = true;
                 }
@@ -497,11 +562,16 @@ impl State {
                         facts: None,
                         boot_id: None,
                         lost: false,
+                        lost_since: None,
                         problem: None,
                     },
                 );
                 self.dirty = true;
             }
+        }
+        if back {
+            tracing::info!(node = %host, agent = %agent_id, "the lost agent is back");
+            self.node_back(now, &host);
         }
         if let Some(old) = changed_from {
             tracing::info!(node = %host, old = %old, new = %agent_id, "agent id changed");
@@ -821,6 +891,7 @@ impl State {
                 match step.status {
                     StepStatus::Failed { .. } | StepStatus::Error => {
                         step.status = StepStatus::Pending;
+                        step.lost_node = false;
                         step.attempts = 0;
                         step.message = Some("retry requested by an operator".to_owned());
                         self.dirty = true;

@@ -161,14 +161,58 @@ async fn commands_reach_the_loop_and_its_answers_become_status_codes() {
     server.stop().await.unwrap();
 }
 
-/// Log lines written while the guard lives (current-thread runtime: the server runs on this
-/// thread, so a thread-local subscriber sees everything).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+/// Log lines written on this thread while a [`Capture`] lives (current-thread runtime: the
+/// server runs on the test's thread, so it sees everything the server logs for this test).
+///
+/// The subscriber is the process-wide default, installed once, rather than a scoped
+/// `set_default`: a scoped subscriber races with other tests' threads over tracing's cached
+/// per-callsite interest and maximum level, which dropped this test's debug lines in about half
+/// of the full runs. Threads without a capture write nowhere.
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
 
-impl std::io::Write for Captured {
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Arc<std::sync::Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Capture {
+    fn start() -> Capture {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(|| ThreadWriter)
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other test in this binary installs a global subscriber");
+        });
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        CAPTURE.with(|c| *c.borrow_mut() = Some(buffer.clone()));
+        Capture(buffer)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// Writes to the current thread's [`Capture`], if any.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(buffer) = c.borrow().as_ref() {
+                buffer.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -176,28 +220,9 @@ impl std::io::Write for Captured {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn with_a_token_mutations_need_it_and_it_is_never_echoed() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = Capture::start();
     let server =
         Server::start(deploying_view(), Options { token: Some(TOKEN), ..Options::default() }).await;
 
@@ -241,7 +266,7 @@ async fn with_a_token_mutations_need_it_and_it_is_never_echoed() {
     server.stop().await.unwrap();
 
     // The log tells an operator what happened, and never the token (right or wrong).
-    let logs = logs.text();
+    let logs = capture.text();
     assert!(logs.contains("refused a mutating API call without a valid token"), "{logs}");
     assert!(logs.contains("operator command"), "{logs}");
     assert!(logs.contains("HTTP request method=POST path=/v1/plan/pause status=401"), "{logs}");

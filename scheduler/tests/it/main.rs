@@ -3,6 +3,7 @@
 mod check_config;
 mod core_loop;
 mod core_loop_master;
+mod core_lost_agents;
 mod core_main;
 mod core_offers;
 mod core_plan;

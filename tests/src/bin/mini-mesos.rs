@@ -13,8 +13,9 @@ use testkit::emulator::{AgentSpec, Emulator, EmulatorConfig, SimulatedHosts};
 /// processes. Prints the master URL on stdout once it listens; logs go to stderr.
 ///
 /// Fault injection: POST /__control/fail-over, /__control/leader?index=0|1|none,
-/// /__control/agents/<id|hostname>/restart, /__control/agents/<id|hostname>/reboot,
-/// /__control/frameworks/<id>/drop-subscription, /__control/updates?delay_ms=N&duplicate=true.
+/// /__control/agents/<id|hostname>/restart, /__control/agents/<id|hostname>/reboot[?new_id=true],
+/// /__control/agents/<id|hostname>/remove, /__control/frameworks/<id>/drop-subscription,
+/// /__control/frameworks/<id>/silence, /__control/updates?delay_ms=N&duplicate=true.
 /// State: GET /master/state.
 #[derive(Debug, Parser)]
 #[command(name = "mini-mesos", version)]
@@ -154,6 +155,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() {
+    // The helper the emulator starts to kill its executors if it dies (see `emulator::reaper`).
+    if std::env::args().nth(1).as_deref() == Some(testkit::emulator::reaper::REAPER_FLAG) {
+        testkit::emulator::reaper::run_reaper();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -40,6 +40,9 @@ pub(crate) struct Sub {
     pub stream_id: String,
     tx: Tx,
     next_heartbeat: Instant,
+    /// Fault: the connection stays open but nothing more is sent on it (no HEARTBEAT, no
+    /// events), as when the master hangs or a middlebox swallows the stream.
+    silent: bool,
 }
 
 #[derive(Debug)]
@@ -111,6 +114,8 @@ pub(crate) struct Agent {
     pub reboot_at: Option<Instant>,
     pub reboots: u32,
     pub restarts: u32,
+    /// Fault: reboots its host asks for bring the agent back under a new agent id.
+    pub new_id_on_reboot: bool,
 }
 
 impl Agent {
@@ -211,6 +216,8 @@ pub(crate) struct Core {
     pub removed: HashSet<String>,
     next_framework: u64,
     pub agents: BTreeMap<String, Agent>,
+    /// Hostname → the agent id registered for it now (a wiped agent comes back with a new id).
+    hosts: HashMap<String, String>,
     next_agent: u64,
     pub offers: HashMap<String, OfferRec>,
     next_offer: u64,
@@ -262,6 +269,7 @@ impl Core {
             removed: HashSet::new(),
             next_framework: 0,
             agents: BTreeMap::new(),
+            hosts: HashMap::new(),
             next_agent: 0,
             offers: HashMap::new(),
             next_offer: 0,
@@ -289,6 +297,12 @@ impl Core {
         mesos::Bytes(b.to_vec())
     }
 
+    fn new_agent_id(&mut self) -> String {
+        let id = format!("{}-S{}", self.master_id, self.next_agent);
+        self.next_agent += 1;
+        id
+    }
+
     /// Registers an agent listening on `ip:port`; returns its id.
     pub fn add_agent(
         &mut self,
@@ -298,8 +312,8 @@ impl Core {
         host_root: Option<PathBuf>,
         boot_id: String,
     ) -> String {
-        let id = format!("{}-S{}", self.master_id, self.next_agent);
-        self.next_agent += 1;
+        let id = self.new_agent_id();
+        self.hosts.insert(spec.hostname.clone(), id.clone());
         let total =
             Res { cpus: spec.cpus, mem: spec.mem, disk: spec.disk, ports: spec.ports.clone() };
         self.agents.insert(
@@ -316,6 +330,7 @@ impl Core {
                 boot_id,
                 executors: HashMap::new(),
                 reboot_at: None,
+                new_id_on_reboot: false,
                 reboots: 0,
                 restarts: 0,
             },
@@ -370,6 +385,10 @@ impl Core {
     /// Sends `event` on the framework's stream, if it is subscribed.
     fn send_to_framework(&mut self, fw: &str, event: &Event) -> bool {
         let Some(sub) = self.frameworks.get(fw).and_then(|f| f.sub.as_ref()) else { return false };
+        if sub.silent {
+            // Lost on the way: the master believes it sent it.
+            return true;
+        }
         let json = encode_sched(event);
         let ok = sub.tx.send(Bytes::from(mesos::recordio::encode(&json))).is_ok();
         if ok {
@@ -452,6 +471,7 @@ impl Core {
             stream_id: stream_id.clone(),
             tx: tx.clone(),
             next_heartbeat: now + self.shared().settings.heartbeat,
+            silent: false,
         };
         match self.frameworks.get_mut(&id) {
             Some(fw) => {
@@ -1746,7 +1766,12 @@ impl Core {
             .map(|a| a.id.clone())
             .collect();
         for agent in due {
-            if let Err(e) = self.reboot_agent(&agent) {
+            let result = if self.agents[&agent].new_id_on_reboot {
+                self.reboot_agent_new_id(&agent).map(|_| ())
+            } else {
+                self.reboot_agent(&agent).map(|_| ())
+            };
+            if let Err(e) = result {
                 tracing::warn!(agent, error = %e, "simulated reboot failed");
             }
         }
@@ -1851,6 +1876,143 @@ impl Core {
         } else {
             false
         }
+    }
+
+    /// UPDATE_FRAMEWORK, all or nothing: 400 for a FrameworkInfo SUBSCRIBE would refuse (roles,
+    /// suppressed roles not among them) or a changed user, checkpoint or principal; 409 if the
+    /// framework is gone by the time the update is applied (the real master checks the caller,
+    /// then applies asynchronously; here one lock makes that a can't-happen kept for fidelity).
+    pub fn update_framework(
+        &mut self,
+        framework: &str,
+        u: &scheduler::UpdateFramework,
+    ) -> Result<(), Refusal> {
+        let Some(f) = self.frameworks.get_mut(framework) else {
+            return Err(refuse(409, format!("Framework {framework} disappeared")));
+        };
+        if let Some(msg) = validate_framework_info(&u.framework_info, &u.suppressed_roles) {
+            return Err(refuse(400, msg));
+        }
+        if u.framework_info.user != f.info.user || u.framework_info.checkpoint != f.info.checkpoint
+        {
+            return Err(refuse(
+                400,
+                "Updating 'FrameworkInfo.user' or 'FrameworkInfo.checkpoint' is unsupported",
+            ));
+        }
+        if u.framework_info.principal != f.info.principal {
+            return Err(refuse(400, "Changing framework's principal is not allowed"));
+        }
+        f.info = u.framework_info.clone();
+        f.suppressed = u.suppressed_roles.iter().cloned().collect();
+        Ok(())
+    }
+
+    /// The master keeps the framework's subscription connection open but sends nothing more on
+    /// it: no HEARTBEAT, no events (they are lost, as on a hung connection; status updates are
+    /// retried by the agents as usual). A new SUBSCRIBE gets a working stream.
+    pub fn silence_subscription(&mut self, framework: &str) -> bool {
+        match self.frameworks.get_mut(framework).and_then(|f| f.sub.as_mut()) {
+            Some(sub) => {
+                sub.silent = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The master removes `agent` from its registry: its offers are rescinded, its executors
+    /// killed (the host is gone), its tasks not yet reported terminal to their framework get
+    /// TASK_LOST (TASK_GONE for PARTITION_AWARE frameworks; source master, reason
+    /// REASON_AGENT_REMOVED, no uuid) and are forgotten with the agent's update streams, then
+    /// every subscribed framework gets FAILURE with only the agent id. Returns the agent.
+    fn remove_agent_record(&mut self, agent: &str, message: &str) -> Result<Agent, String> {
+        if !self.agents.contains_key(agent) {
+            return Err(format!("no agent {agent}"));
+        }
+        self.rescind_agent_offers(agent);
+        let keys: Vec<(String, String)> = self.agents[agent].executors.keys().cloned().collect();
+        let mut pids = Vec::new();
+        for key in &keys {
+            let a = self.agents.get_mut(agent).expect("checked");
+            let mut exec = a.executors.remove(key).expect("listed");
+            a.used.subtract(&exec.res);
+            if let Some(k) = exec.kill.take() {
+                let _ = k.send(());
+                pids.extend(exec.pid);
+            }
+        }
+        super::process::kill_groups(&pids);
+        let mut tasks: Vec<(String, String)> =
+            self.tasks.iter().filter(|(_, t)| t.agent == agent).map(|(k, _)| k.clone()).collect();
+        tasks.sort();
+        for key in tasks {
+            let task = &self.tasks[&key];
+            if !task.sent_state.as_ref().is_some_and(TaskState::is_terminal) {
+                let mut s = TaskStatus::new(
+                    task.info.task_id.clone(),
+                    self.lost_state(&key.0, TaskState::Gone),
+                );
+                s.reason = Some(TaskReason::AgentRemoved);
+                s.message = Some(message.to_owned());
+                s.agent_id = Some(AgentID::new(agent.to_owned()));
+                s.executor_id = Some(ExecutorID::new(task.executor.clone()));
+                self.master_update(&key.0, s);
+            }
+            self.forget_task(&key);
+        }
+        let mut a = self.agents.remove(agent).expect("checked");
+        a.used = Res::default();
+        if self.hosts.get(&a.spec.hostname).is_some_and(|id| id == agent) {
+            self.hosts.remove(&a.spec.hostname);
+        }
+        let failure = Event::Failure(scheduler::Failure {
+            agent_id: Some(AgentID::new(agent.to_owned())),
+            executor_id: None,
+            status: None,
+        });
+        let subscribed: Vec<String> =
+            self.frameworks.values().filter(|f| f.sub.is_some()).map(|f| f.id.clone()).collect();
+        for f in subscribed {
+            self.send_to_framework(&f, &failure);
+        }
+        tracing::info!(agent, hostname = %a.spec.hostname, "agent removed: {message}");
+        Ok(a)
+    }
+
+    /// The agent is removed for good (the host died): see [`Core::remove_agent_record`]. It
+    /// never offers again; its executor API answers 503.
+    pub fn remove_agent(&mut self, agent: &str) -> Result<(), String> {
+        self.remove_agent_record(
+            agent,
+            "Agent removed: the host stopped responding to health checks",
+        )?;
+        Ok(())
+    }
+
+    /// The host reboots and its agent comes back **with a new agent id**, as an agent does when
+    /// its work dir (`meta/slaves/latest`) did not survive: the master removes the old agent
+    /// (see [`Core::remove_agent_record`]: its tasks TASK_LOST, FAILURE with the old id) and
+    /// registers the new one at the same address. Returns the new agent id and boot id.
+    pub fn reboot_agent_new_id(&mut self, agent: &str) -> Result<(String, String), String> {
+        let mut a = self.remove_agent_record(
+            agent,
+            "Agent removed: a new agent registered at the same address (its host rebooted)",
+        )?;
+        let boot_id = match &a.host_root {
+            Some(root) => crate::standins::host::complete_reboot(root)
+                .map_err(|e| format!("cannot reboot the simulated host {}: {e}", root.display()))?,
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let id = self.new_agent_id();
+        a.id = id.clone();
+        a.boot_id = boot_id.clone();
+        a.reboot_at = None;
+        a.reboots += 1;
+        a.state = AgentState::Registered;
+        self.hosts.insert(a.spec.hostname.clone(), id.clone());
+        self.agents.insert(id.clone(), a);
+        Ok((id, boot_id))
     }
 
     /// A new master takes over: streams closed, offers gone, a new master id; with a standby
@@ -1984,7 +2146,12 @@ impl Core {
         if self.agents.contains_key(name) {
             return Some(name.to_owned());
         }
-        self.agents.values().find(|a| a.spec.hostname == name).map(|a| a.id.clone())
+        self.hosts.get(name).cloned()
+    }
+
+    /// The id of the agent registered for `hostname` now, if any.
+    pub fn agent_id_of_host(&self, hostname: &str) -> Option<&str> {
+        self.hosts.get(hostname).map(String::as_str)
     }
 }
 

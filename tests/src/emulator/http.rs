@@ -133,7 +133,9 @@ pub(crate) fn master_router(ctx: MasterCtx) -> Router {
         .route("/__control/leader", post(control_leader))
         .route("/__control/agents/{agent}/restart", post(control_restart))
         .route("/__control/agents/{agent}/reboot", post(control_reboot))
+        .route("/__control/agents/{agent}/remove", post(control_remove))
         .route("/__control/frameworks/{framework}/drop-subscription", post(control_drop))
+        .route("/__control/frameworks/{framework}/silence", post(control_silence))
         .route("/__control/updates", post(control_updates))
         .with_state(ctx)
 }
@@ -258,16 +260,11 @@ async fn scheduler_endpoint(
         CallKind::Reconcile(r) => core.reconcile(&framework, r),
         CallKind::Message(m) => core.message(&framework, m),
         CallKind::UpdateFramework(u) => {
-            if let Some(f) = core.frameworks.get_mut(&framework) {
-                if u.framework_info.user != f.info.user
-                    || u.framework_info.checkpoint != f.info.checkpoint
-                {
-                    return invalid("Updating 'FrameworkInfo.user' or 'FrameworkInfo.checkpoint' is unsupported".into());
-                }
-                f.info = u.framework_info.clone();
-                f.suppressed = u.suppressed_roles.iter().cloned().collect();
-            }
-            return StatusCode::OK.into_response();
+            return match core.update_framework(&framework, u) {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(r) if r.status == 400 => invalid(r.body),
+                Err(r) => r.into_response(),
+            };
         }
         CallKind::Request(_)
         | CallKind::AcceptInverseOffers(_)
@@ -349,15 +346,51 @@ async fn control_restart(State(ctx): State<MasterCtx>, Path(agent): Path<String>
     control_result(r)
 }
 
-async fn control_reboot(State(ctx): State<MasterCtx>, Path(agent): Path<String>) -> Response {
+#[derive(serde::Deserialize)]
+struct RebootQuery {
+    /// The agent comes back with a new agent id (its work dir did not survive the reboot).
+    #[serde(default)]
+    new_id: bool,
+}
+
+async fn control_reboot(
+    State(ctx): State<MasterCtx>,
+    Path(agent): Path<String>,
+    Query(q): Query<RebootQuery>,
+) -> Response {
     let mut core = ctx.shared.lock();
     let r = core
         .agent_id_by_name(&agent)
         .ok_or_else(|| format!("no agent with id or hostname {agent:?}"))
         .and_then(|id| {
-            core.reboot_agent(&id).map(|boot| serde_json::json!({"agent_id": id, "boot_id": boot}))
+            if q.new_id {
+                core.reboot_agent_new_id(&id).map(|(new, boot)| {
+                    serde_json::json!({"agent_id": new, "old_agent_id": id, "boot_id": boot})
+                })
+            } else {
+                core.reboot_agent(&id)
+                    .map(|boot| serde_json::json!({"agent_id": id, "boot_id": boot}))
+            }
         });
     control_result(r)
+}
+
+async fn control_remove(State(ctx): State<MasterCtx>, Path(agent): Path<String>) -> Response {
+    let mut core = ctx.shared.lock();
+    let r = core
+        .agent_id_by_name(&agent)
+        .ok_or_else(|| format!("no agent with id or hostname {agent:?}"))
+        .and_then(|id| core.remove_agent(&id).map(|()| serde_json::json!({"removed": id})));
+    control_result(r)
+}
+
+async fn control_silence(State(ctx): State<MasterCtx>, Path(framework): Path<String>) -> Response {
+    let silenced = ctx.shared.lock().silence_subscription(&framework);
+    control_result(if silenced {
+        Ok(serde_json::json!({"silenced": framework}))
+    } else {
+        Err(format!("framework {framework:?} has no open subscription"))
+    })
 }
 
 async fn control_drop(State(ctx): State<MasterCtx>, Path(framework): Path<String>) -> Response {
@@ -394,7 +427,9 @@ async fn control_updates(State(ctx): State<MasterCtx>, Query(q): Query<UpdatesQu
 #[derive(Clone)]
 pub(crate) struct AgentCtx {
     pub shared: Arc<Shared>,
-    pub agent: String,
+    /// The host this listener belongs to; the agent id registered for it can change (a wiped
+    /// agent comes back with a new one) or vanish (the agent was removed).
+    pub host: String,
 }
 
 pub(crate) fn agent_router(ctx: AgentCtx) -> Router {
@@ -459,7 +494,10 @@ async fn executor_endpoint(
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
-    ctx.shared.record(Api::Executor, Dir::Call, Some(&ctx.agent), &body);
+    let Some(agent) = ctx.shared.lock().agent_id_of_host(&ctx.host).map(str::to_owned) else {
+        return text(503, "Agent is not running");
+    };
+    ctx.shared.record(Api::Executor, Dir::Call, Some(&agent), &body);
     if let Err(e) = validate_executor_call(&call) {
         return text(400, format!("Failed to validate agent::Call: {e}"));
     }
@@ -475,25 +513,24 @@ async fn executor_endpoint(
     }
     let key = (call.framework_id.value.clone(), call.executor_id.value.clone());
     let mut core = ctx.shared.lock();
-    if let Err(r) = core.executor_refusal(&ctx.agent, &key.0, &key.1, subscribing) {
+    if let Err(r) = core.executor_refusal(&agent, &key.0, &key.1, subscribing) {
         return r.into_response();
     }
     match call.kind {
         executor::CallKind::Subscribe(s) => {
-            let (generation, rx) = core.executor_subscribe(&ctx.agent, &key, &s);
+            let (generation, rx) = core.executor_subscribe(&agent, &key, &s);
             drop(core);
             let shared = ctx.shared.clone();
-            let agent = ctx.agent.clone();
             let on_close =
                 Box::new(move || shared.lock().executor_stream_closed(&agent, &key, generation));
             stream_response(rx, None, on_close)
         }
         executor::CallKind::Update(u) => {
-            core.executor_update(&ctx.agent, &key, u.status);
+            core.executor_update(&agent, &key, u.status);
             StatusCode::ACCEPTED.into_response()
         }
         executor::CallKind::Message(m) => {
-            core.executor_message(&ctx.agent, &key, m.data);
+            core.executor_message(&agent, &key, m.data);
             StatusCode::ACCEPTED.into_response()
         }
         executor::CallKind::Heartbeat => StatusCode::ACCEPTED.into_response(),

@@ -173,6 +173,10 @@ pub(crate) async fn run_executor(shared: Arc<Shared>, plan: Plan) {
             return;
         }
     };
+    let pgid = child.id();
+    if let (Some(r), Some(pgid)) = (&shared.reaper, pgid) {
+        r.watch(pgid);
+    }
     let (kill_tx, kill_rx) = oneshot::channel();
     shared.lock().executor_started(&plan.agent, &key, &plan.container_id, child.id(), kill_tx);
     let status = tokio::select! {
@@ -189,5 +193,8 @@ pub(crate) async fn run_executor(shared: Arc<Shared>, plan: Plan) {
         Ok(s) => std::os::unix::process::ExitStatusExt::into_raw(s),
         Err(_) => 9,
     };
+    if let (Some(r), Some(pgid)) = (&shared.reaper, pgid) {
+        r.unwatch(pgid);
+    }
     shared.lock().executor_exited(&plan.agent, &key, &plan.container_id, raw);
 }

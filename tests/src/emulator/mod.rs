@@ -14,7 +14,9 @@
 //! With [`EmulatorConfig::hosts`] set, every agent gets a simulated host: a root directory
 //! `<work dir>/hosts/<hostname>` laid out by `standins::host::prepare_host` plus
 //! `etc/os-release` for its `os` attribute (`ubuntu14` → Ubuntu 14.04, `rhel7` → CentOS 7) and
-//! spare block devices (sparse files under `dev/`, default one 100 GiB `xvdf`). Its executors
+//! spare block devices (sparse files under `dev/`, default one 100 GiB `xvdf`), and with
+//! [`AgentSpec::mesos_version`] a `mesos-agent --version` answering that version (the
+//! executor's `--volume-isolator auto` reads it). Its executors
 //! get, in addition to the MESOS_* variables:
 //! - `SCALEIO_HOST_ROOT=<host root>`: the executor treats this directory as `/`;
 //! - `SCALEIO_STANDIN_STATE=<cluster model file>` ([`SimulatedHosts::standin_state`], default
@@ -40,7 +42,20 @@
 //!   executors of checkpointing frameworks must re-subscribe within the re-registration timeout
 //!   (non-SUBSCRIBE calls get 503 meanwhile), others are killed (tasks TASK_LOST).
 //! - `/__control/agents/<id or hostname>/reboot`: as above for a host reboot.
+//! - `/__control/agents/<id or hostname>/reboot?new_id=true`: the host reboots and its agent
+//!   comes back with a **new agent id**, as after a wiped work dir (`meta/slaves/latest` gone, or
+//!   `--recover=cleanup` with a lost checkpoint): the master removes the old agent — its tasks
+//!   not yet reported terminal get TASK_LOST (TASK_GONE for PARTITION_AWARE frameworks; source
+//!   master, reason REASON_AGENT_REMOVED), every framework gets FAILURE with only the old agent
+//!   id — and the new agent, same hostname and address, makes offers under its new id.
+//! - `/__control/agents/<id or hostname>/remove`: the agent is removed for good (its host
+//!   died): executors killed, tasks TASK_LOST and FAILURE as above; it never offers again and
+//!   its executor API answers 503.
 //! - `/__control/frameworks/<id>/drop-subscription`: closes the scheduler's stream.
+//! - `/__control/frameworks/<id>/silence`: the master keeps the subscription's connection open
+//!   but sends nothing more on it (no HEARTBEAT, no events), so only the scheduler's heartbeat
+//!   watchdog (5 × the `heartbeat_interval_seconds` of SUBSCRIBED) can notice; a new SUBSCRIBE
+//!   gets a working stream.
 //! - `/__control/updates?delay_ms=N&duplicate=true|false`: delay the first delivery of every
 //!   status update, or deliver each one twice.
 
@@ -49,6 +64,7 @@ pub mod fetcher;
 mod http;
 pub mod launch;
 pub mod process;
+pub mod reaper;
 pub mod record;
 pub mod resources;
 pub mod scale;
@@ -184,6 +200,8 @@ pub(crate) struct Shared {
     pub fetch_cache: Mutex<HashMap<String, PathBuf>>,
     pub fetch_cache_lock: tokio::sync::Mutex<()>,
     pub tick_stats: Mutex<TickStats>,
+    /// Kills the executors if this process dies without stopping them ([`reaper`]).
+    pub reaper: Option<reaper::Reaper>,
 }
 
 /// How long the timer ticks (heartbeats, retries, timeouts and allocation cycles) took.
@@ -300,6 +318,7 @@ impl Emulator {
             fetch_cache: Mutex::new(HashMap::new()),
             fetch_cache_lock: tokio::sync::Mutex::new(()),
             tick_stats: Mutex::new(TickStats::default()),
+            reaper: reaper::Reaper::start(),
         });
         let mut tasks = Vec::new();
         let mut masters = Vec::new();
@@ -333,10 +352,13 @@ impl Emulator {
                 }
                 None => (None, shared.lock().new_uuid()),
             };
-            let id = shared.lock().add_agent(spec.clone(), ip, port, root, boot_id);
+            shared.lock().add_agent(spec.clone(), ip, port, root, boot_id);
             tasks.push(serve(
                 listener,
-                http::agent_router(http::AgentCtx { shared: shared.clone(), agent: id }),
+                http::agent_router(http::AgentCtx {
+                    shared: shared.clone(),
+                    host: spec.hostname.clone(),
+                }),
             ));
         }
         let tick =
@@ -426,6 +448,47 @@ impl Emulator {
         core.reboot_agent(&id).map_err(anyhow::Error::msg)
     }
 
+    /// Reboots an agent's host (by id or hostname) and brings its agent back with a new agent id
+    /// (see the module docs); returns the new agent id and boot id.
+    pub fn reboot_agent_new_id(&self, agent: &str) -> anyhow::Result<(String, String)> {
+        let mut core = self.shared.lock();
+        let id = core
+            .agent_id_by_name(agent)
+            .with_context(|| format!("no agent with id or hostname {agent:?}"))?;
+        core.reboot_agent_new_id(&id).map_err(anyhow::Error::msg)
+    }
+
+    /// From now on, reboots the host of `agent` (id or hostname) asks for (a reboot step) bring
+    /// its agent back under a new agent id, as [`Emulator::reboot_agent_new_id`] does.
+    pub fn set_new_id_on_reboot(&self, agent: &str, on: bool) -> anyhow::Result<()> {
+        let mut core = self.shared.lock();
+        let id = core
+            .agent_id_by_name(agent)
+            .with_context(|| format!("no agent with id or hostname {agent:?}"))?;
+        core.agents.get_mut(&id).expect("found").new_id_on_reboot = on;
+        Ok(())
+    }
+
+    /// Removes an agent (by id or hostname) for good (see the module docs).
+    pub fn remove_agent(&self, agent: &str) -> anyhow::Result<()> {
+        let mut core = self.shared.lock();
+        let id = core
+            .agent_id_by_name(agent)
+            .with_context(|| format!("no agent with id or hostname {agent:?}"))?;
+        core.remove_agent(&id).map_err(anyhow::Error::msg)
+    }
+
+    /// The id of the agent registered for `hostname` now (`None` once removed).
+    pub fn agent_id(&self, hostname: &str) -> Option<String> {
+        self.shared.lock().agent_id_of_host(hostname).map(str::to_owned)
+    }
+
+    /// Stops sending anything (heartbeats, events) on a framework's subscription stream while
+    /// keeping the connection open; false if it had none.
+    pub fn silence_subscription(&self, framework_id: &str) -> bool {
+        self.shared.lock().silence_subscription(framework_id)
+    }
+
     /// Closes a framework's subscription stream; false if it had none.
     pub fn drop_subscription(&self, framework_id: &str) -> bool {
         self.shared.lock().drop_subscription(framework_id)
@@ -461,6 +524,9 @@ impl Emulator {
 
     fn stop(&mut self) {
         self.shared.lock().kill_all();
+        if let Some(r) = &self.shared.reaper {
+            r.finish();
+        }
         for t in &self.tasks {
             t.abort();
         }

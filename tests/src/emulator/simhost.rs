@@ -97,6 +97,10 @@ pub fn prepare(root: &Path, spec: &AgentSpec, ip: &str, state: &Path) -> Result<
         crate::fixtures::packages::init_rpm_root(root)
             .map_err(|e| format!("simulated host {}: rpm database: {e}", root.display()))?;
     }
+    if let Some(v) = &spec.mesos_version {
+        std::fs::write(root.join(host::MESOS_VERSION_FILE), format!("{v}\n"))
+            .map_err(|e| io("mesos version", e))?;
+    }
     let dev = root.join("dev");
     std::fs::create_dir_all(&dev).map_err(|e| io("dev", e))?;
     for d in spec.devices_or_default() {

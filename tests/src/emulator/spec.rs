@@ -51,6 +51,11 @@ pub struct AgentSpec {
     /// 100 GiB `xvdf`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<DeviceSpec>>,
+    /// The Mesos version the simulated host's `mesos-agent --version` reports (e.g. `1.12.0`),
+    /// which the executor's isolator step reads to choose native `docker/volume` (Mesos >= 1.0)
+    /// over the dvdi module. Default: none, the host has no `mesos-agent` binary to ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesos_version: Option<String>,
 }
 
 /// A spare block device of a simulated host.
@@ -89,6 +94,7 @@ impl AgentSpec {
             attributes: Vec::new(),
             ip: None,
             devices: None,
+            mesos_version: None,
         }
     }
 
@@ -157,6 +163,14 @@ impl AgentSpec {
         for d in self.devices.iter().flatten() {
             if d.name.is_empty() || d.name.contains('/') || d.name.contains("..") {
                 return Err(field("devices.name", format!("{:?}", d.name), "a plain device name"));
+            }
+        }
+        if let Some(v) = &self.mesos_version {
+            let parts: Vec<&str> = v.split('.').collect();
+            if parts.len() != 3
+                || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(field("mesos_version", format!("{v:?}"), "a version like 1.12.0"));
             }
         }
         Ok(())

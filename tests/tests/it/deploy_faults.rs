@@ -15,7 +15,7 @@ fn complete_count(plan: &serde_json::Value) -> usize {
     steps_of(plan).iter().filter(|s| s["status"] == "complete").count()
 }
 
-async fn wait_progress(d: &mut Deployment, fraction: f64) {
+pub(crate) async fn wait_progress(d: &mut Deployment, fraction: f64) {
     d.wait_plan(&format!("{:.0}% of the steps complete", fraction * 100.0), DEPLOY_TIMEOUT, |p| {
         let total = steps_of(p).len();
         total > 0 && complete_count(p) as f64 >= fraction * total as f64
@@ -26,7 +26,7 @@ async fn wait_progress(d: &mut Deployment, fraction: f64) {
 
 /// No step is launched again once one of its tasks finished, and no node step runs more often
 /// than the plan counted attempts for it.
-fn assert_no_step_repeated(d: &Deployment, plan: &serde_json::Value) {
+pub(crate) fn assert_no_step_repeated(d: &Deployment, plan: &serde_json::Value) {
     let again = d.relaunched_after_finish().expect("record");
     assert!(again.is_empty(), "steps launched again after they finished: {again:?}");
     let mut launches: BTreeMap<String, usize> = BTreeMap::new();
@@ -41,7 +41,7 @@ fn assert_no_step_repeated(d: &Deployment, plan: &serde_json::Value) {
     }
 }
 
-fn assert_one_executor_per_agent(d: &Deployment) {
+pub(crate) fn assert_one_executor_per_agent(d: &Deployment) {
     let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for l in d.launches().expect("launches") {
         ids.entry(l.agent_id).or_default().insert(l.executor_id);

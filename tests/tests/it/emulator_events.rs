@@ -1,7 +1,7 @@
 //! The remaining event types and paths: RESCIND, scheduler SHUTDOWN → executor SHUTDOWN,
 //! failover-timeout expiry, agent → executor HEARTBEAT, MULTI_ROLE offers, command tasks run by
 //! the agent's command executor, and the `mesos` crate's own scheduler connection following a
-//! 307 to the emulator's leader.
+//! 307 to the emulator's leader; UPDATE_FRAMEWORK's refusals.
 
 use std::time::Duration;
 
@@ -245,4 +245,39 @@ async fn an_executor_that_never_subscribes_times_out_and_update_framework_applie
         offer_constraints: None,
     };
     assert_eq!(sched.call(CallKind::UpdateFramework(update)).await.0, 400);
+}
+
+#[tokio::test]
+async fn update_framework_refuses_what_the_real_master_refuses() {
+    let emu = start(fast_config(1)).await;
+    let mut info = framework_info("strict");
+    info.principal = Some("ops".into());
+    let sched = Sched::subscribe(&emu.master_url(), info.clone()).await;
+    info.id = sched.id();
+    let call = |info: mesos::FrameworkInfo, suppressed: &[&str]| {
+        CallKind::UpdateFramework(scheduler::UpdateFramework {
+            framework_info: info,
+            suppressed_roles: suppressed.iter().map(|r| (*r).to_owned()).collect(),
+            offer_constraints: None,
+        })
+    };
+    let (code, body) = sched.call(call(info.clone(), &["elsewhere"])).await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            400,
+            "Failed to validate scheduler::Call: Suppressed role 'elsewhere' is not contained in the list of roles"
+        )
+    );
+    let mut other = info.clone();
+    other.principal = Some("intruder".into());
+    let (code, body) = sched.call(call(other, &[])).await;
+    assert_eq!(code, 400);
+    assert!(body.ends_with("Changing framework's principal is not allowed"), "{body}");
+    // Nothing of a refused update was applied; a valid one is, all at once.
+    assert_eq!(emu.state().framework(&sched.framework_id).unwrap().name, "strict");
+    let mut renamed = info.clone();
+    renamed.name = "renamed".into();
+    assert_eq!(sched.call(call(renamed, &["*"])).await.0, 200);
+    assert_eq!(emu.state().framework(&sched.framework_id).unwrap().name, "renamed");
 }

@@ -1,7 +1,8 @@
 //! Fault injection: agent restart (checkpointing executors re-subscribe, others are lost),
 //! host reboot on a simulated host (executors killed, new boot id, same agent id), dropped
 //! subscriptions, delayed and duplicated updates, leader fail-over, the control endpoint, and
-//! the `mini-mesos` binary.
+//! the `mini-mesos` binary; a silenced subscription stream, a reboot that brings the agent back
+//! with a new agent id, and an agent removed for good.
 
 use std::path::Path;
 use std::time::Duration;
@@ -338,4 +339,239 @@ async fn the_binary_prints_its_url_and_serves_the_agents_file() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.json") && err.contains("unknown field `cpu`"), "{err}");
+}
+
+#[tokio::test]
+async fn a_silenced_subscription_stays_open_but_sends_nothing_until_a_new_subscribe() {
+    let emu = start(fast_config(1)).await;
+    let mut info = framework_info("silent");
+    let mut sched = Sched::subscribe(&emu.master_url(), info.clone()).await;
+    launch(&mut sched, "quiet", "run").await;
+    sched.await_state("quiet", TaskState::Running).await;
+    assert!(emu.silence_subscription(&sched.framework_id));
+    // Calls still work (the master counts the framework as subscribed): the task's TASK_KILLED
+    // goes into the void.
+    let kill =
+        mesos::scheduler::Kill { task_id: TaskID::new("quiet"), agent_id: None, kill_policy: None };
+    assert_eq!(sched.call(CallKind::Kill(kill)).await.0, 202);
+    // Drain what was already on the way, then: the stream stays open and carries nothing for
+    // many heartbeat intervals (300 ms), not even offers or heartbeats.
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_millis(100), sched.events.recv()).await
+    {}
+    let quiet = tokio::time::timeout(Duration::from_secs(2), sched.events.recv()).await;
+    assert!(quiet.is_err(), "an event came on a silenced stream: {quiet:?}");
+    assert!(emu.state().frameworks[0].active, "the master still counts it as subscribed");
+    // The unacknowledged update is kept and comes on the new stream.
+    info.id = sched.id();
+    let mut again = Sched::subscribe(&emu.master_url(), info).await;
+    let s = again.update_for("quiet").await;
+    assert_eq!(s.state, TaskState::Killed);
+    assert!(s.uuid.is_some(), "the agent's update, still waiting for its acknowledgement");
+    again
+        .wait_for("a heartbeat", |e| matches!(e, mesos::scheduler::Event::Heartbeat).then_some(()))
+        .await;
+    let r = client()
+        .post(emu.master_url().join("__control/frameworks/nope/silence").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_reboot_with_a_new_agent_id_removes_the_old_agent_and_offers_the_new_one() {
+    let emu = start(fast_config(1)).await;
+    let mut sched = Sched::subscribe(&emu.master_url(), framework_info("wiped")).await;
+    let offer = launch(&mut sched, "old", "run").await;
+    sched.await_state("old", TaskState::Running).await;
+    let old_id = offer.agent_id.value.clone();
+    let r = client()
+        .post(emu.master_url().join("__control/agents/agent-1/reboot?new_id=true").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let new_id = v["agent_id"].as_str().unwrap().to_owned();
+    assert_eq!(v["old_agent_id"], old_id.as_str());
+    assert_ne!(new_id, old_id);
+    // The old agent's task is lost (master-made, no uuid), then FAILURE names the old agent.
+    let s = sched.update_for("old").await;
+    assert_eq!(
+        (s.state, s.reason, s.uuid, s.agent_id.map(|a| a.value)),
+        (TaskState::Lost, Some(TaskReason::AgentRemoved), None, Some(old_id.clone()))
+    );
+    let failed = sched
+        .wait_for("FAILURE for the old agent", |e| match e {
+            mesos::scheduler::Event::Failure(f) if f.executor_id.is_none() => {
+                f.agent_id.as_ref().map(|a| a.value.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(failed, old_id);
+    // The same host offers again under its new id, and a task launched there runs.
+    let offer = loop {
+        let offers = sched.offers().await;
+        if let Some(o) = offers.iter().find(|o| o.agent_id.value == new_id) {
+            break o.clone();
+        }
+    };
+    assert_eq!(offer.hostname, "agent-1");
+    let st = emu.state();
+    assert_eq!(st.slaves.len(), 1, "the old agent is gone from the master");
+    assert_eq!((st.slaves[0].id.as_str(), st.slaves[0].reboots), (new_id.as_str(), 1));
+    assert_eq!(emu.agent_id("agent-1").as_deref(), Some(new_id.as_str()));
+    let op = Operation::launch(vec![executor_task("new", &offer, "run")]);
+    sched.call(CallKind::accept(vec![offer.id.clone()], vec![op], None)).await;
+    let s = sched.await_state("new", TaskState::Running).await;
+    assert_eq!(s.agent_id.map(|a| a.value), Some(new_id));
+    // Reconciling the old task: its agent is unknown now.
+    sched
+        .call(CallKind::Reconcile(mesos::scheduler::Reconcile {
+            tasks: vec![mesos::scheduler::ReconcileTask {
+                task_id: TaskID::new("old"),
+                agent_id: Some(mesos::AgentID::new(old_id)),
+            }],
+        }))
+        .await;
+    assert_eq!(sched.update_for("old").await.state, TaskState::Lost);
+}
+
+#[tokio::test]
+async fn a_removed_agent_loses_its_tasks_and_never_offers_again() {
+    let emu = start(fast_config(2)).await;
+    let mut sched = Sched::subscribe(&emu.master_url(), framework_info("removed")).await;
+    let offer = loop {
+        if let Some(o) = launch_target(&mut sched, "agent-2").await {
+            break o;
+        }
+    };
+    let op = Operation::launch(vec![executor_task("doomed", &offer, "run")]);
+    sched.call(CallKind::accept(vec![offer.id.clone()], vec![op], None)).await;
+    sched.await_state("doomed", TaskState::Running).await;
+    let pid = emu.state().agent("agent-2").unwrap().executors[0].pid;
+    let r = client()
+        .post(emu.master_url().join("__control/agents/agent-2/remove").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let s = sched.update_for("doomed").await;
+    assert_eq!(
+        (s.state, s.reason, s.uuid),
+        (TaskState::Lost, Some(TaskReason::AgentRemoved), None)
+    );
+    assert!(emu.state().agent("agent-2").is_none(), "the master forgot the agent");
+    assert_eq!(emu.agent_id("agent-2"), None);
+    if let Some(pid) = pid {
+        eventually("the removed host's executor is killed", || {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .await;
+    }
+    // Offers keep coming from agent-1 only.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < deadline {
+        let offers = sched.offers().await;
+        assert!(offers.iter().all(|o| o.hostname == "agent-1"), "{offers:?}");
+        sched.decline_all(&offers).await;
+    }
+    let address = offer.url.expect("the offer names the agent's address").address;
+    let agent = format!("http://{}:{}/api/v1/executor", address.ip.unwrap(), address.port);
+    let r = client()
+        .post(agent)
+        .header("Content-Type", "application/json")
+        .body(r#"{"type":"HEARTBEAT","framework_id":{"value":"f"},"executor_id":{"value":"e"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "the removed agent's executor API");
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet: it runs no more).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[tokio::test]
+async fn executors_die_with_a_sigkilled_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"))
+        .args(["--listen", "127.0.0.1:0", "--agents", "1", "--allocation-interval", "0.05"])
+        .arg("--work-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line))
+        .await
+        .expect("URL in time")
+        .unwrap();
+    let master = reqwest::Url::parse(line.trim()).expect("a URL on stdout");
+    // A checkpointing framework: its executor would wait 15 minutes for its agent to come back.
+    let mut info = framework_info("orphans");
+    info.checkpoint = Some(true);
+    let mut sched = Sched::subscribe(&master, info).await;
+    launch(&mut sched, "orphan", "run").await;
+    sched.await_state("orphan", TaskState::Running).await;
+    let state: serde_json::Value = client()
+        .get(master.join("master/state").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = state["slaves"][0]["executors"][0]["pid"].as_u64().expect("executor pid") as u32;
+    assert!(!process_gone(pid));
+
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !process_gone(pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "executor {pid} outlived its SIGKILLed emulator"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_simulated_host_reports_the_mesos_version_of_its_agent() {
+    let bin_dir = Path::new(TEST_EXECUTOR).parent().unwrap().to_owned();
+    let mut new = AgentSpec::new("new").with_attributes("os:ubuntu14").unwrap();
+    new.mesos_version = Some("1.12.0".into());
+    let mut bad = new.clone();
+    bad.mesos_version = Some("1.12".into());
+    assert_eq!(
+        bad.validate().unwrap_err().to_string(),
+        "agent \"new\": mesos_version is \"1.12\", expected a version like 1.12.0"
+    );
+    let old = AgentSpec::new("old").with_attributes("os:ubuntu14").unwrap();
+    let emu = start(EmulatorConfig {
+        agents: vec![new, old],
+        hosts: Some(SimulatedHosts { bin_dir, standin_state: None }),
+        ..fast_config(0)
+    })
+    .await;
+    let ask = |host: &str| {
+        let root = emu.state().agent(host).unwrap().host_root.clone().unwrap();
+        let mut cmd =
+            testkit::emulator::process::command(emu.work_dir().join("host-tools/mesos-agent"));
+        cmd.arg("--version").env("SCALEIO_HOST_ROOT", root);
+        cmd
+    };
+    let out = ask("new").output().await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mesos 1.12.0\n");
+    let out = ask("old").output().await.unwrap();
+    assert_eq!(out.status.code(), Some(127), "a host without a version has no mesos-agent");
 }

@@ -1,6 +1,7 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
 mod demo_assets;
+mod deploy_agents;
 mod deploy_faults;
 mod deploy_full;
 mod deploy_restart;
