@@ -530,6 +530,9 @@ impl Core {
         for key in keys {
             self.deliver_head(&key);
         }
+        // As the real allocator's `addFramework`/`activateFramework`: an allocation runs now,
+        // after SUBSCRIBED, not at the next interval.
+        self.allocate(now);
         Subscription { stream_id, rx }
     }
 
@@ -605,6 +608,9 @@ impl Core {
             fw.suppressed.remove(r);
         }
         fw.filters.clear();
+        // As the real allocator's `reviveOffers`: an allocation runs now, not at the next
+        // interval (the periodic cycle keeps its own schedule).
+        self.allocate(Instant::now());
     }
 
     fn refuse_until(filters: Option<&mesos::Filters>) -> Option<Instant> {

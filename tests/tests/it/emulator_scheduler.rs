@@ -9,6 +9,7 @@ use mesos::{
     CommandInfo, Filters, FrameworkID, Operation, Resource, TaskID, TaskInfo, TaskReason,
     TaskSource, TaskState,
 };
+use testkit::emulator::EmulatorConfig;
 
 use crate::emulator_support::{
     Sched, WAIT, client, eventually, fast_config, framework_info, pump, start, subscribe_raw,
@@ -350,6 +351,29 @@ async fn decline_filters_suppress_and_revive() {
     let mut again = Sched::subscribe(&emu.master_url(), info).await;
     assert_eq!(again.framework_id, sched.framework_id);
     again.offers().await;
+}
+
+/// As the real allocator (`addFramework` and `reviveOffers` both allocate at once): with an
+/// allocation interval of an hour, offers still follow SUBSCRIBE and every REVIVE, while a
+/// declined agent stays filtered until the REVIVE.
+#[tokio::test]
+async fn subscribe_and_revive_allocate_without_waiting_for_the_interval() {
+    let config =
+        EmulatorConfig { allocation_interval: Duration::from_secs(3600), ..fast_config(2) };
+    let emu = start(config).await;
+    let mut sched = Sched::subscribe(&emu.master_url(), framework_info("revive-now")).await;
+    let offers = sched.offers().await;
+    assert_eq!(offers.len(), 2, "one offer per agent right after SUBSCRIBED: {offers:?}");
+    sched
+        .call(CallKind::decline(
+            offers.iter().map(|o| o.id.clone()).collect(),
+            Some(Filters::refuse(3600.0)),
+        ))
+        .await;
+    assert_eq!(sched.call(CallKind::Revive(scheduler::Revive::default())).await.0, 202);
+    let again = sched.offers().await;
+    assert_eq!(again.len(), 2, "REVIVE re-offers both agents at once: {again:?}");
+    assert!(again.iter().all(|o| offers.iter().all(|p| p.id != o.id)), "new offer ids");
 }
 
 #[tokio::test]

@@ -207,7 +207,7 @@ fn peak_rss_kib() -> anyhow::Result<u64> {
 
 /// The longest chain of steps under the plan's barriers (see `Plan::deps_complete`), each step
 /// taking one round: no scheduler can finish in fewer rounds.
-fn critical_path(plan: &Plan) -> usize {
+pub(super) fn critical_path(plan: &Plan) -> usize {
     // Per earlier phase: the deepest step of each node and of the whole phase.
     let mut done: Vec<(PhaseName, HashMap<&str, usize>, usize)> = Vec::new();
     for phase in plan.phases() {
