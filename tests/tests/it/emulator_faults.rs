@@ -36,6 +36,10 @@ async fn agent_restart_keeps_checkpointing_executors_and_loses_the_others() {
     let mut info = framework_info("ckpt");
     info.checkpoint = Some(true);
     let mut ckpt = Sched::subscribe(&emu.master_url(), info).await;
+    // The agent's only offer goes to `ckpt` before the other framework subscribes (subscribed
+    // together, either could be offered it first, and `ckpt` would wait for nothing).
+    let first = ckpt.offers().await;
+    ckpt.stash.extend(first);
     let mut plain = Sched::subscribe(&emu.master_url(), framework_info("plain")).await;
     launch(&mut ckpt, "kept", "run").await;
     ckpt.await_state("kept", TaskState::Running).await;
