@@ -11,12 +11,20 @@ use mesos::scheduler::connection;
 use packaging::bundle::{INDEX, WrittenBundle};
 use tokio::sync::{mpsc, watch};
 
+use crate::capacity;
 use crate::config::{self, BundleSource, Config, EXECUTOR_BINARY_NAME, LogFormat};
 use crate::core::settings::BundleRef;
 use crate::core::{Persisted, Settings, State};
 use crate::http::{self, ApiContext, Artifacts};
 use crate::runtime::{self, Exit, StateStore, StoreVersion, Wiring};
 use crate::view::View;
+
+/// How long after claiming the store the scheduler checks that no other scheduler claimed it
+/// after, before subscribing (see [`crate::runtime`]).
+pub const CLAIM_SETTLE: Duration = Duration::from_secs(2);
+
+/// Time between two capacity readings of the ScaleIO gateway.
+pub const CAPACITY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Sets up logging on stderr: the configured filter, text or JSON lines.
 pub fn init_logging(config: &Config) {
@@ -175,6 +183,18 @@ pub async fn serve<S: StateStore>(
         view: view_tx,
         tick: Duration::from_secs(1),
         store_version,
+        claim_settle: CLAIM_SETTLE,
+        capacity: Some(runtime::CapacityPolling {
+            access: capacity::Access {
+                username: "admin".to_owned(),
+                password: scaleio::Secret::new(config.password.expose()),
+                tls: config.gateway_tls.clone(),
+                system_id: config.cluster_id.clone(),
+                system_name: config.cluster_name.clone(),
+                timeout: Duration::from_secs(10),
+            },
+            interval: CAPACITY_INTERVAL,
+        }),
     };
     let exit = runtime::run(state, store, wiring, signal())
         .await

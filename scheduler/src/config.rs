@@ -286,7 +286,9 @@ pub struct Args {
     pub agent_password_file: PathBuf,
 
     /// Absolute path, on every agent, of the PEM file with the CA that signed the ScaleIO
-    /// gateway's certificate (the gateway installs a self-signed one). Default: the system roots.
+    /// gateway's certificate (the gateway installs a self-signed one). The scheduler reads the
+    /// same path on its own host (an agent) to read the ScaleIO capacity from the gateway; if it
+    /// is missing there, the status page and /metrics say so. Default: the system roots.
     #[arg(long, env = env::GATEWAY_CA_FILE, value_name = "PATH", help_heading = "ScaleIO")]
     pub gateway_ca_file: Option<PathBuf>,
 

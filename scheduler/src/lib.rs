@@ -2,6 +2,7 @@
 //! sans-IO core and the loop), kept in a library so tests reach them without a process.
 
 pub mod app;
+pub mod capacity;
 pub mod config;
 pub mod core;
 pub mod http;

@@ -4,8 +4,8 @@
 use crate::core::plan::{Phase, StepRecord, Strategy as CoreStrategy};
 use crate::core::{State, StepStatus as CoreStatus, Time};
 use crate::view::{
-    HealthInputs, NodeStatus, NodeView, PhaseView, PlanStatus, PlanView, StepStatus, StepView,
-    Strategy, UnixMillis, View,
+    CapacityView, GatewayView, HealthInputs, NodeStatus, NodeView, PhaseView, PlanStatus, PlanView,
+    StepStatus, StepView, Strategy, UnixMillis, View,
 };
 
 /// What the loop knows beyond the core state.
@@ -17,6 +17,10 @@ pub struct LoopFacts {
     pub master: Option<String>,
     /// The last store failure.
     pub store_error: Option<String>,
+    /// The latest capacity read from the gateway.
+    pub capacity: Option<CapacityView>,
+    /// The latest look at the gateway.
+    pub gateway: Option<GatewayView>,
 }
 
 fn millis(t: Option<Time>) -> Option<UnixMillis> {
@@ -111,6 +115,7 @@ pub fn view(state: &State, facts: &LoopFacts) -> View {
             problems: state.problems(),
         },
         offers_handled: state.offers_handled(),
-        capacity: None,
+        capacity: facts.capacity,
+        gateway: facts.gateway.clone(),
     }
 }

@@ -75,8 +75,26 @@ pub struct View {
     pub health: HealthInputs,
     /// Offers received and answered (accepted or declined) since this scheduler process started.
     pub offers_handled: u64,
-    /// ScaleIO capacity from the gateway, when it was reachable.
+    /// ScaleIO capacity from the gateway: the latest successful reading (it stays, marked by its
+    /// time, while the gateway is unreachable; see [`View::gateway`]).
     pub capacity: Option<CapacityView>,
+    /// The scheduler's latest look at the ScaleIO gateway (`None` until the cluster has one).
+    pub gateway: Option<GatewayView>,
+}
+
+/// What the scheduler last saw of the ScaleIO REST gateway it reads capacity from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayView {
+    /// `https://HOST[:PORT]`.
+    pub endpoint: String,
+    /// The latest reading succeeded.
+    pub up: bool,
+    /// When the latest reading finished.
+    pub checked_at: Option<UnixMillis>,
+    /// When the capacity in [`View::capacity`] was read.
+    pub capacity_at: Option<UnixMillis>,
+    /// Why the latest reading failed (one line, never a secret).
+    pub error: Option<String>,
 }
 
 /// The deployment plan: phases in order.

@@ -264,14 +264,20 @@ impl Deployment {
         let emulator = Emulator::start(config).await.context("cannot start the emulator")?;
         // As on real agents, every host carries the admin password in a root-only file where
         // executors read it (the scheduler's --agent-password-file default), and the gateway's
-        // CA they verify its certificate with (--gateway-ca-file).
+        // CA they verify its certificate with (--gateway-ca-file). The CA sits at the same path
+        // on every host, the scheduler's included (it reads the capacity from the gateway): here
+        // the stand-in's own CA file, whose absolute path is repeated under each host's root.
         for (host, _) in &spec.agents {
-            let etc =
-                crate::emulator::simhost::root_of(emulator.work_dir(), host).join("etc/scaleio");
+            let root = crate::emulator::simhost::root_of(emulator.work_dir(), host);
+            let etc = root.join("etc/scaleio");
             std::fs::create_dir_all(&etc)?;
             write_private(&etc.join("admin-password"), &password)?;
-            std::fs::copy(gateway.ca_file(), etc.join("gateway-ca.pem"))
-                .with_context(|| format!("cannot copy the gateway CA into {}", etc.display()))?;
+            let ca = root.join(gateway.ca_file().strip_prefix("/").unwrap_or(gateway.ca_file()));
+            if let Some(dir) = ca.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::copy(gateway.ca_file(), &ca)
+                .with_context(|| format!("cannot copy the gateway CA to {}", ca.display()))?;
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -355,7 +361,7 @@ impl Deployment {
             "--password-file",
             &self.password_file.display().to_string(),
             "--gateway-ca-file",
-            "/etc/scaleio/gateway-ca.pem",
+            &self.gateway.ca_file().display().to_string(),
             "--failover-timeout",
             "3600",
             "--log-level",

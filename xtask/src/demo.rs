@@ -285,12 +285,20 @@ impl Demo {
         for host in std::fs::read_dir(&hosts)
             .with_context(|| format!("cannot list the simulated hosts in {}", hosts.display()))?
         {
-            let dir = host?.path().join("etc/scaleio");
+            let root = host?.path();
+            let dir = root.join("etc/scaleio");
             std::fs::create_dir_all(&dir)?;
             write_private(&dir.join("admin-password"), &password)?;
-            // The gateway's CA, which executors verify its certificate with (--gateway-ca-file).
-            std::fs::copy(gateway_ca, dir.join("gateway-ca.pem"))
-                .with_context(|| format!("cannot copy the gateway CA into {}", dir.display()))?;
+            // The gateway's CA, which executors verify its certificate with
+            // (--gateway-ca-file). It sits at the same path on every host, the scheduler's
+            // included (the scheduler reads the capacity from the gateway): the stand-in's own CA
+            // file, whose absolute path is repeated under each host's root.
+            let ca = root.join(gateway_ca.strip_prefix("/").unwrap_or(gateway_ca));
+            if let Some(parent) = ca.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(gateway_ca, &ca)
+                .with_context(|| format!("cannot copy the gateway CA to {}", ca.display()))?;
         }
 
         let port = match self.port {
@@ -319,7 +327,7 @@ impl Demo {
             "--password-file",
             &password_file.display().to_string(),
             "--gateway-ca-file",
-            "/etc/scaleio/gateway-ca.pem",
+            &gateway_ca.display().to_string(),
         ]
         .iter()
         .map(|s| (*s).to_owned())

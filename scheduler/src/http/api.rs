@@ -1,4 +1,4 @@
-//! The JSON endpoints: `/version`, `/v1/plan`, `/v1/nodes`, `/v1/health` and the operator
+//! The JSON endpoints: `/version`, `/v1/plan`, `/v1/nodes`, `/v1/capacity`, `/v1/health` and the operator
 //! commands (pause, resume, retry) that go to the loop through the command channel.
 
 use std::time::Duration;
@@ -32,6 +32,13 @@ pub(super) async fn plan(State(state): State<AppState>) -> Response {
 pub(super) async fn nodes(State(state): State<AppState>) -> Response {
     let view = state.ctx.view.borrow().clone();
     Json(&view.nodes).into_response()
+}
+
+/// The ScaleIO capacity and the state of the gateway it is read from (`null`s until the cluster
+/// has a gateway).
+pub(super) async fn capacity(State(state): State<AppState>) -> Response {
+    let view = state.ctx.view.borrow().clone();
+    Json(json!({ "capacity": view.capacity, "gateway": view.gateway })).into_response()
 }
 
 /// 200 healthy, 202 deploying, 503 unhealthy; the body always carries the status and reasons.

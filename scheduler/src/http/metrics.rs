@@ -130,6 +130,24 @@ pub fn render(view: &View) -> String {
         f64::from(u8::from(view.health.subscribed)),
     );
 
+    if let Some(gateway) = &view.gateway {
+        family(
+            &mut out,
+            "scaleio_gateway_up",
+            "gauge",
+            "1 if the latest capacity reading from the ScaleIO gateway succeeded.",
+        );
+        sample(&mut out, "scaleio_gateway_up", &[], f64::from(u8::from(gateway.up)));
+        if let Some(at) = gateway.capacity_at {
+            family(
+                &mut out,
+                "scaleio_capacity_read_timestamp_seconds",
+                "gauge",
+                "When the ScaleIO capacity below was read from the gateway.",
+            );
+            sample(&mut out, "scaleio_capacity_read_timestamp_seconds", &[], at.as_secs_f64());
+        }
+    }
     if let Some(capacity) = view.capacity {
         let kb = |value: u64| value as f64 * 1024.0;
         for (name, help, value) in [

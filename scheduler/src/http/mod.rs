@@ -86,6 +86,7 @@ pub fn router(ctx: ApiContext) -> std::io::Result<Router> {
         .route("/version", get(api::version))
         .route("/v1/plan", get(api::plan))
         .route("/v1/nodes", get(api::nodes))
+        .route("/v1/capacity", get(api::capacity))
         .route("/v1/health", get(api::health))
         .route("/metrics", get(metrics::metrics))
         .route("/artifacts/{file}", get(artifacts::get_artifact))

@@ -200,19 +200,38 @@ pub fn render(view: &View, version: &str, artifacts: &[String]) -> String {
     }
     h.push_str("</section>\n");
 
-    // Capacity.
-    if let Some(capacity) = view.capacity {
-        let gib = |kb: u64| kb as f64 / (1024.0 * 1024.0);
-        let _ = write!(
-            h,
-            "<section id=\"capacity\"><h2>ScaleIO capacity</h2><p>{:.1} GiB usable, {:.1} GiB in use, {:.1} GiB free for volumes, {:.1} GiB spare, {:.1} GiB raw</p></section>",
-            gib(capacity.limit_kb),
-            gib(capacity.in_use_kb),
-            gib(capacity.available_for_volumes_kb),
-            gib(capacity.spare_kb),
-            gib(capacity.max_kb),
-        );
-        h.push('\n');
+    // Capacity, and how fresh it is.
+    if view.capacity.is_some() || view.gateway.is_some() {
+        h.push_str("<section id=\"capacity\"><h2>ScaleIO capacity</h2>");
+        if let Some(capacity) = view.capacity {
+            let gib = |kb: u64| kb as f64 / (1024.0 * 1024.0);
+            let _ = write!(
+                h,
+                "<p>{:.1} GiB usable, {:.1} GiB in use, {:.1} GiB free for volumes, {:.1} GiB spare, {:.1} GiB raw</p>",
+                gib(capacity.limit_kb),
+                gib(capacity.in_use_kb),
+                gib(capacity.available_for_volumes_kb),
+                gib(capacity.spare_kb),
+                gib(capacity.max_kb),
+            );
+        }
+        if let Some(gateway) = &view.gateway {
+            let read = match gateway.capacity_at {
+                Some(at) => format!("read at {at}"),
+                None => "not read yet".to_owned(),
+            };
+            if gateway.up {
+                let _ = write!(h, "<p>From the gateway {}, {read}.</p>", esc(&gateway.endpoint));
+            } else {
+                let _ = write!(
+                    h,
+                    "<p class=\"attention\">The gateway {} cannot be read: {}. Capacity {read}.</p>",
+                    esc(&gateway.endpoint),
+                    esc(gateway.error.as_deref().unwrap_or("no answer yet")),
+                );
+            }
+        }
+        h.push_str("</section>\n");
     }
 
     // The plan, step by step.

@@ -172,6 +172,15 @@ impl crate::runtime::StateStore for Store {
         }
     }
 
+    async fn version(
+        &mut self,
+    ) -> Result<Option<crate::runtime::StoreVersion>, crate::runtime::SaveError> {
+        match Store::load(self).await {
+            Ok(stored) => Ok(stored.map(|s| s.version.0)),
+            Err(e) => Err(crate::runtime::SaveError::Other(mesos::http::error_chain(&e))),
+        }
+    }
+
     fn trouble(&self) -> Option<String> {
         Store::trouble(self)
     }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::core_loop_master::LoopMaster;
 use crate::core_support::{Agent, preconfigured, settings};
 
-fn wiring(
+pub fn wiring(
     master: &LoopMaster,
 ) -> (Wiring, watch::Receiver<Arc<View>>, mpsc::Sender<scheduler::view::ApiRequest>) {
     let info = mesos::v1::FrameworkInfo::new("root", "scaleio");
@@ -26,11 +26,17 @@ fn wiring(
         view: view_tx,
         tick: Duration::from_millis(50),
         store_version: None,
+        claim_settle: Duration::from_millis(20),
+        capacity: None,
     };
     (wiring, view_rx, cmd_tx)
 }
 
-async fn wait_for(view: &mut watch::Receiver<Arc<View>>, what: &str, pred: impl Fn(&View) -> bool) {
+pub async fn wait_for(
+    view: &mut watch::Receiver<Arc<View>>,
+    what: &str,
+    pred: impl Fn(&View) -> bool,
+) {
     let waited = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let current = view.borrow_and_update().clone();

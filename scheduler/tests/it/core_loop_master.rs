@@ -46,6 +46,8 @@ pub struct Master {
     pub accept_bodies: Vec<String>,
     /// Anything the real master would have refused or a scheduler must not do.
     pub violations: Vec<String>,
+    /// Framework ids torn down (TEARDOWN), in order.
+    pub teardowns: Vec<String>,
 }
 
 impl Master {
@@ -348,6 +350,14 @@ async fn handle(
             m.offer_agents(&hosts);
         }
         CallKind::Kill(k) => m.violations.push(format!("unexpected KILL of {}", k.task_id)),
+        CallKind::Teardown => {
+            // The framework is gone: its stream ends and its id is unknown from now on.
+            let id = m.framework_id.take().unwrap_or_default();
+            m.teardowns.push(id);
+            m.stream = None;
+            m.stream_id = None;
+            m.offers.clear();
+        }
         other => m.violations.push(format!("unexpected call {}", other.type_name())),
     }
     StatusCode::ACCEPTED.into_response()

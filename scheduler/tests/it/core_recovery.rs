@@ -258,8 +258,11 @@ fn the_view_shows_a_step_waiting_for_an_operator_as_unhealthy_with_its_reason() 
     let mut sim = Sim::new(settings(preconfigured()), vec![Agent::new(1, 2.0, 4096.0)]);
     sim.offer_all();
     sim.decide();
-    let facts =
-        LoopFacts { subscribed: true, master: Some("http://m:5050/".into()), store_error: None };
+    let facts = LoopFacts {
+        subscribed: true,
+        master: Some("http://m:5050/".into()),
+        ..LoopFacts::default()
+    };
     let v = view(&sim.state, &facts);
     assert_eq!(v.nodes[0].status, NodeStatus::Deploying);
     assert_eq!(v.step("preflight.agent-1").map(|s| s.status), Some(ViewStatus::Starting));

@@ -492,3 +492,48 @@ async fn before_any_agent_is_offered_everything_says_waiting() {
     assert!(page.contains("The plan is empty until agents are offered."), "{page}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_unreachable_gateway_shows_as_down_with_its_reason_and_the_last_capacity() {
+    let mut view = complete_view();
+    let gateway = view.gateway.as_mut().expect("gateway");
+    gateway.up = false;
+    gateway.checked_at = Some(scheduler::view::UnixMillis(1_796_223_990_000));
+    gateway.error = Some("gateway request GET /api/login failed: connection refused".to_owned());
+    let server = Server::start(view, Options::default()).await;
+    let samples = parse_prometheus(
+        &reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap(),
+    );
+    assert_eq!(value(&samples, "scaleio_gateway_up", ""), Some(0.0));
+    assert_eq!(
+        value(&samples, "scaleio_capacity_read_timestamp_seconds", ""),
+        Some(1_796_223_860.0),
+        "the capacity shown is the last one read, with its time"
+    );
+    assert_eq!(
+        value(&samples, "scaleio_capacity_limit_bytes", ""),
+        Some(100.0 * 1024.0 * 1024.0 * 1024.0)
+    );
+    let body: serde_json::Value =
+        reqwest::get(server.url("/v1/capacity")).await.unwrap().json().await.unwrap();
+    assert_eq!(body["gateway"]["up"], false);
+    assert_eq!(
+        body["gateway"]["error"],
+        "gateway request GET /api/login failed: connection refused"
+    );
+    assert_eq!(body["capacity"]["limit_kb"], 100 * 1024 * 1024);
+    let page = reqwest::get(server.url("/")).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("The gateway https://10.0.0.11 cannot be read: gateway request GET /api/login failed: connection refused. Capacity read at 2026-12-02T15:04:20Z."),
+        "{page}"
+    );
+
+    // Before the cluster has a gateway: no gateway metric, no capacity.
+    server.view.send_replace(Arc::new(deploying_view()));
+    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(!text.contains("scaleio_gateway_up"), "{text}");
+    let body: serde_json::Value =
+        reqwest::get(server.url("/v1/capacity")).await.unwrap().json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "capacity": null, "gateway": null }));
+    server.stop().await.unwrap();
+}

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use scheduler::config::Secret;
 use scheduler::http::{ApiContext, Artifacts, serve};
 use scheduler::view::{
-    ApiCommand, ApiRefusal, ApiRequest, CapacityView, HealthInputs, NodeStatus, NodeView, Persona,
-    PhaseView, PlanStatus, PlanView, StepStatus, StepView, Strategy, UnixMillis, View,
+    ApiCommand, ApiRefusal, ApiRequest, CapacityView, GatewayView, HealthInputs, NodeStatus,
+    NodeView, Persona, PhaseView, PlanStatus, PlanView, StepStatus, StepView, Strategy, UnixMillis,
+    View,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -246,6 +247,7 @@ pub fn deploying_view() -> View {
         },
         offers_handled: 42,
         capacity: None,
+        gateway: None,
     }
 }
 
@@ -271,6 +273,13 @@ pub fn complete_view() -> View {
         in_use_kb: 8 * 1024 * 1024,
         available_for_volumes_kb: 40 * 1024 * 1024,
         spare_kb: 10 * 1024 * 1024,
+    });
+    view.gateway = Some(GatewayView {
+        endpoint: "https://10.0.0.11".to_owned(),
+        up: true,
+        checked_at: Some(UnixMillis(1_796_223_860_000)),
+        capacity_at: Some(UnixMillis(1_796_223_860_000)),
+        error: None,
     });
     view
 }

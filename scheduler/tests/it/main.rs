@@ -2,9 +2,11 @@
 
 mod attributes;
 mod check_config;
+mod core_capacity_target;
 mod core_index;
 mod core_loop;
 mod core_loop_master;
+mod core_loop_store;
 mod core_lost_agents;
 mod core_main;
 mod core_offers;

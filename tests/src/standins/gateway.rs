@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use super::model::{Model, Refusal, Sds, Token, Volume, check_new_sds};
 
@@ -30,14 +30,14 @@ pub enum GatewayStandinError {
     Io(&'static str, #[source] std::io::Error),
 }
 
-/// A running gateway stand-in; stops when dropped.
+/// A running gateway stand-in; stops when dropped (open connections close too).
 #[derive(Debug)]
 pub struct GatewayStandin {
     addr: SocketAddr,
     ca_file: PathBuf,
     state: PathBuf,
     logins: Arc<AtomicUsize>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: watch::Sender<bool>,
 }
 
 struct Ctx {
@@ -85,28 +85,36 @@ impl GatewayStandin {
             listener.local_addr().map_err(|e| GatewayStandinError::Io("local address", e))?;
         let logins = Arc::new(AtomicUsize::new(0));
         let ctx = Arc::new(Ctx { state: state.to_owned(), token_ttl, logins: logins.clone() });
-        let (tx, mut rx) = oneshot::channel();
+        // Stopping closes the listener and every open connection, as a gateway that went down.
+        let (tx, mut rx) = watch::channel(false);
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = tokio::select! {
-                    _ = &mut rx => break,
+                    _ = rx.wait_for(|stop| *stop) => break,
                     accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
                 };
                 let acceptor = acceptor.clone();
                 let ctx = ctx.clone();
+                let mut stop = rx.clone();
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let svc = hyper::service::service_fn(move |req| {
-                        let ctx = ctx.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(&ctx, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                        .await;
+                    let serve = async {
+                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        let svc = hyper::service::service_fn(move |req| {
+                            let ctx = ctx.clone();
+                            async move { Ok::<_, std::convert::Infallible>(handle(&ctx, req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                            .await;
+                    };
+                    tokio::select! {
+                        _ = stop.wait_for(|stop| *stop) => {}
+                        _ = serve => {}
+                    }
                 });
             }
         });
-        Ok(Self { addr, ca_file, state: state.to_owned(), logins, shutdown: Some(tx) })
+        Ok(Self { addr, ca_file, state: state.to_owned(), logins, shutdown: tx })
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -132,9 +140,7 @@ impl GatewayStandin {
 
 impl Drop for GatewayStandin {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.shutdown.send_replace(true);
     }
 }
 

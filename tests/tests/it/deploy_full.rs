@@ -68,6 +68,7 @@ pub async fn check_deployed(d: &Deployment) {
         );
     }
     assert_eq!(system.sds.len(), agent_ips.len(), "{:?}", system.sds);
+    check_capacity(d, system.devices.iter().map(|dev| dev.size_kb).sum()).await;
     // Every node's SDC is connected to this cluster, as the gateway lists them to a user (the
     // MDM's own list): one SDC per agent, by its IP, with the GUID `drv_cfg --query_guid` prints
     // there. And each SDC is pointed at the cluster's manager MDMs (`drv_cfg --query_mdms`);
@@ -120,6 +121,35 @@ pub async fn check_deployed(d: &Deployment) {
     assert!(leaks.is_empty(), "the password went over the Mesos APIs in:\n{}", leaks.join("\n"));
     let leaks = d.secret_leaks();
     assert!(leaks.is_empty(), "the password leaked into:\n{}", leaks.join("\n"));
+}
+
+/// The scheduler reads the ScaleIO capacity from the gateway (the stand-in, whose statistics add
+/// up the devices the SDS steps put in its model): `/v1/capacity` and `/metrics` show `raw_kb`.
+pub async fn check_capacity(d: &Deployment, raw_kb: u64) {
+    assert!(raw_kb > 0, "the SDS steps added devices");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = d.get("/v1/capacity").await.expect("capacity");
+        if body["gateway"]["up"] == true && body["capacity"]["max_kb"] == raw_kb {
+            assert_eq!(body["gateway"]["endpoint"], d.gateway.endpoint(), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the capacity never showed {raw_kb} KiB raw from the gateway: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, metrics) = d.get_text("/metrics").await.expect("metrics");
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
+    };
+    assert_eq!(sample("scaleio_gateway_up"), 1.0);
+    assert_eq!(sample("scaleio_capacity_max_bytes"), raw_kb as f64 * 1024.0);
+    assert_eq!(sample("scaleio_capacity_limit_bytes"), raw_kb as f64 * 1024.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! Workspace end-to-end tests: one integration-test binary, one module per subject.
 
+mod capacity_poller;
 mod demo_assets;
 mod deploy_agents;
 mod deploy_faults;
