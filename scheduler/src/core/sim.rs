@@ -260,7 +260,26 @@ pub fn result_for(step: &Step, agent: &mut Agent) -> StepResult {
     StepResult { changed: true, outcome, transcript_sha256: None }
 }
 
-/// A launched task as the simulated executor sees it.
+/// A launched task not yet answered, as the simulated executor holds it: the executor's copy of
+/// the step and where it runs. The `ExecutorInfo` is not kept: the agent's earmark is read from
+/// it at launch, and a large benchmark should not count a simulated executor's copy of it as
+/// the scheduler's memory.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// Step id.
+    pub step: String,
+    /// Mesos task id.
+    pub task: String,
+    /// Agent id it went to.
+    pub agent: String,
+    /// Hostname it went to.
+    pub host: String,
+    /// The step it carries.
+    pub envelope: StepEnvelope,
+}
+
+/// A launch as recorded in the history ([`Sim::launches`]): what [`Running`] holds and the
+/// executor the task named.
 #[derive(Debug, Clone)]
 pub struct Launched {
     /// Step id.
@@ -291,7 +310,7 @@ pub struct Sim {
     /// Every launch, in order (kept only with `keep_history`).
     pub launches: Vec<Launched>,
     /// Launched tasks not yet answered.
-    pub running: Vec<Launched>,
+    pub running: Vec<Running>,
     /// Reboot agents with a new agent id.
     pub new_agent_id_on_reboot: bool,
     /// Keep `decisions` and `launches` (on by default; a large benchmark turns it off).
@@ -380,7 +399,7 @@ impl Sim {
                 let envelope =
                     StepEnvelope::from_json(task.data.as_ref().expect("data").as_slice())
                         .expect("a valid step envelope");
-                let executor = task.executor.clone().expect("executor info");
+                let executor = task.executor.as_ref().expect("executor info");
                 let i = self.agent_index(&task.agent_id.value, false);
                 let agent = &mut self.agents[i];
                 if !agent.executor_running {
@@ -399,16 +418,22 @@ impl Sim {
                     agent.held = (cpus, mem);
                 }
                 agent.executor_running = true;
-                let l = Launched {
+                let l = Running {
                     step: step.clone(),
                     task: task.task_id.value.clone(),
                     agent: task.agent_id.value.clone(),
                     host: agent.host.clone(),
                     envelope,
-                    executor,
                 };
                 if self.keep_history {
-                    self.launches.push(l.clone());
+                    self.launches.push(Launched {
+                        step: l.step.clone(),
+                        task: l.task.clone(),
+                        agent: l.agent.clone(),
+                        host: l.host.clone(),
+                        envelope: l.envelope.clone(),
+                        executor: executor.clone(),
+                    });
                 }
                 self.running.push(l);
             }
@@ -437,32 +462,36 @@ impl Sim {
         let running = std::mem::take(&mut self.running);
         let mut out = Vec::with_capacity(running.len() * 2);
         for l in running {
-            let u = self.uuid();
-            out.push(Input::Update(status(&l.task, &l.agent, TaskState::Running, None, Some(u))));
-            let i = self.agent_index(&l.host, true);
-            let result = result_for(&l.envelope.step, &mut self.agents[i]);
-            let rebooting = matches!(result.outcome, Outcome::Reboot { rebooting: true, .. });
-            let data = ResultEnvelope::new(result).to_json();
-            let u = self.uuid();
-            out.push(Input::Update(status(
-                &l.task,
-                &l.agent,
-                TaskState::Finished,
-                Some(data),
-                Some(u),
-            )));
-            if rebooting {
-                let new_id = self.new_agent_id_on_reboot;
-                let agent = &mut self.agents[i];
-                agent.executor_running = false;
-                agent.held = (0.0, 0.0);
-                agent.boot += 1;
-                if new_id {
-                    agent.agent_id = format!("{}-r{}", agent.agent_id, agent.boot);
-                }
-            }
+            out.extend(self.answer(l));
         }
         out
+    }
+
+    /// What the executor of one task taken from `running` reports: TASK_RUNNING, then
+    /// TASK_FINISHED with its result; [`Sim::answers`] for one task (the agent moves on as if
+    /// they had been applied). A caller that applies each pair at once holds two updates, not
+    /// every update of a round, as the loop does with UPDATE events.
+    pub fn answer(&mut self, l: Running) -> [Input; 2] {
+        let u = self.uuid();
+        let running = Input::Update(status(&l.task, &l.agent, TaskState::Running, None, Some(u)));
+        let i = self.agent_index(&l.host, true);
+        let result = result_for(&l.envelope.step, &mut self.agents[i]);
+        let rebooting = matches!(result.outcome, Outcome::Reboot { rebooting: true, .. });
+        let data = ResultEnvelope::new(result).to_json();
+        let u = self.uuid();
+        let finished =
+            Input::Update(status(&l.task, &l.agent, TaskState::Finished, Some(data), Some(u)));
+        if rebooting {
+            let new_id = self.new_agent_id_on_reboot;
+            let agent = &mut self.agents[i];
+            agent.executor_running = false;
+            agent.held = (0.0, 0.0);
+            agent.boot += 1;
+            if new_id {
+                agent.agent_id = format!("{}-r{}", agent.agent_id, agent.boot);
+            }
+        }
+        [running, finished]
     }
 
     /// The executor fails the task of `step` with a step failure.
