@@ -1072,7 +1072,7 @@ impl State {
         let mut acked: HashSet<(&str, &str, &[u8])> = HashSet::new();
         for decision in decisions {
             match decision {
-                Decision::Launch { offer_id, step, task, .. } => {
+                Decision::Launch { offer_id, step, task_id, agent_id, .. } => {
                     if let Some(&i) = offer_at.get(offer_id)
                         && !used[i]
                     {
@@ -1084,8 +1084,8 @@ impl State {
                         let mut record = self.d.plan.at_mut(pos);
                         record.attempts += 1;
                         record.status = StepStatus::Starting;
-                        record.task_id = Some(task.task_id.value.clone());
-                        record.agent_id = Some(task.agent_id.value.clone());
+                        record.task_id = Some(task_id.value.clone());
+                        record.agent_id = Some(agent_id.value.clone());
                         record.started_at.get_or_insert(now);
                         record.updated_at = Some(now);
                         let node = record.node.clone();
