@@ -376,8 +376,8 @@ impl<S: StateStore> Loop<S> {
             let mut internal = false;
             for d in &decisions {
                 match d {
-                    Decision::Launch { step, task, .. } => {
-                        tracing::info!(step = %step, task.id = %task.task_id, agent = %task.agent_id, "launching step")
+                    Decision::Launch { step, task_id, agent_id, .. } => {
+                        tracing::info!(step = %step, task.id = %task_id, agent = %agent_id, "launching step")
                     }
                     Decision::Decline { offer_ids, reason, .. } => {
                         tracing::debug!(offers = offer_ids.len(), %reason, "declining offers")
@@ -392,7 +392,8 @@ impl<S: StateStore> Loop<S> {
                     }
                     _ => {}
                 }
-                self.pending.extend(d.call());
+                // Rendered now, from the state the decision was just committed to.
+                self.pending.extend(d.call(&self.state));
             }
             if !internal {
                 break;

@@ -2,12 +2,14 @@
 //! offer (one task per node at a time, one at a time in a serial phase), decline every other
 //! offer (long filters; REVIVE when a filtered node gets a ready step), acknowledge every update
 //! that carried a uuid, reconcile after SUBSCRIBED and for silent launches, kill stray tasks.
-//! [`Decision::call`] turns a decision into the Mesos call the loop sends.
+//! [`Decision::call`] turns a decision into the Mesos call the loop sends; a launch carries only
+//! what identifies it, and its `TaskInfo` is rendered from the committed state when the call is
+//! made ([`State::launch_task`]), so a round's launches never hold all their tasks at once.
 
 use std::collections::BTreeSet;
 
 use mesos::scheduler::{Acknowledge, CallKind, Kill, Reconcile, ReconcileTask, Revive, Suppress};
-use mesos::v1::{AgentID, Filters, Offer, OfferID, Operation, TaskID, TaskInfo};
+use mesos::v1::{AgentID, Filters, Offer, OfferID, Operation, Resource, TaskID, TaskInfo};
 use scaleio::step::StepEnvelope;
 use scaleio::topology::{Mode, Persona};
 
@@ -15,7 +17,8 @@ use super::Time;
 use super::executor_info::{self, earmark, executor_id, offered};
 use super::plan::{Action, StepPos, StepStatus};
 use super::render::{self, Context, MdmIps, Rendered};
-use super::state::State;
+use super::settings::BundleRef;
+use super::state::{Node, State};
 
 /// `refuse_seconds` for an offer we may want soon (a reboot not yet done, an offer too small).
 pub const SHORT_REFUSE_SECS: f64 = 5.0;
@@ -26,14 +29,19 @@ pub const TOO_SMALL_REFUSE_SECS: f64 = 30.0;
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// ACCEPT `offer_id` with a LAUNCH of `task` (which carries the node's `ExecutorInfo`).
+    /// ACCEPT `offer_id` with a LAUNCH of the step's task (which carries the node's
+    /// `ExecutorInfo`); [`State::launch_task`] renders that task.
     Launch {
         /// The offer.
         offer_id: OfferID,
         /// The step.
         step: String,
-        /// The task.
-        task: Box<TaskInfo>,
+        /// The task of this attempt.
+        task_id: TaskID,
+        /// The offer's agent.
+        agent_id: AgentID,
+        /// The task's own resources, shaped like the offered ones (they shape the executor's).
+        resources: Vec<Resource>,
         /// Filter for the offer's leftover.
         refuse_seconds: f64,
     },
@@ -81,12 +89,15 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// The Mesos call carrying this decision, if it needs one.
-    pub fn call(&self) -> Option<CallKind> {
+    /// The Mesos call carrying this decision, if it needs one. `state` is the state the decision
+    /// was committed to (call this right after [`State::commit`], before anything else is
+    /// applied): a launch's task is rendered from it. A launch whose step no longer renders
+    /// (which a state it was committed to cannot give) has no call.
+    pub fn call(&self, state: &State) -> Option<CallKind> {
         Some(match self {
-            Decision::Launch { offer_id, task, refuse_seconds, .. } => CallKind::accept(
+            Decision::Launch { offer_id, refuse_seconds, .. } => CallKind::accept(
                 vec![offer_id.clone()],
-                vec![Operation::launch(vec![(**task).clone()])],
+                vec![Operation::launch(vec![state.launch_task(self)?])],
                 Some(Filters::refuse(*refuse_seconds)),
             ),
             Decision::Decline { offer_ids, refuse_seconds, .. } => {
@@ -147,6 +158,52 @@ impl State {
         })
     }
 
+    /// The `TaskInfo` of a [`Decision::Launch`] (`None` for any other decision, or if its step
+    /// or node is gone or no longer renders): the step rendered for its node, with the node's
+    /// `ExecutorInfo`. A pure function of the decision and the state, which `commit` does not
+    /// change in anything it reads, so it gives the same task before and after the commit.
+    pub fn launch_task(&self, decision: &Decision) -> Option<TaskInfo> {
+        let Decision::Launch { step, task_id, agent_id, resources, .. } = decision else {
+            return None;
+        };
+        let record = self.d.plan.at(self.d.plan.find(step)?);
+        let host = record.node.as_str();
+        let node = self.d.nodes.get(host)?;
+        let bundle = self.bundle_of(node)?;
+        let ctx = Context {
+            settings: &self.settings,
+            node,
+            bundle,
+            mdms: self.mdm_ips(),
+            reboot_from: record.reboot_from.as_deref(),
+        };
+        let Ok(Rendered::Step(s)) = render::render(&record.action, &ctx) else { return None };
+        let is_mdm = node.persona.is_some_and(Persona::is_mdm);
+        let framework_id = self.d.framework_id.clone().map(mesos::v1::FrameworkID::new);
+        let executor = executor_info::executor_info(
+            &self.settings,
+            host,
+            is_mdm,
+            bundle,
+            framework_id.as_ref(),
+            resources,
+        );
+        Some(executor_info::task_info(
+            &record.id,
+            task_id.clone(),
+            agent_id.clone(),
+            resources.clone(),
+            executor,
+            &StepEnvelope::new(s),
+        ))
+    }
+
+    /// The bundle for a node's OS attribute.
+    fn bundle_of(&self, node: &Node) -> Option<&BundleRef> {
+        let os = node.attributes.iter().find(|(k, _)| k == "os").map(|(_, v)| v.as_str());
+        os.and_then(|os| self.settings.bundle_for(os))
+    }
+
     fn wants_offer(&self, host: &str, now: Time) -> bool {
         !self.d.paused
             && self.d.nodes.get(host).is_some_and(|n| n.problem.is_none())
@@ -183,8 +240,7 @@ fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
             reason: format!("waiting for {host} to reboot"),
         };
     }
-    let os = node.attributes.iter().find(|(k, _)| k == "os").map(|(_, v)| v.as_str());
-    let Some(bundle) = os.and_then(|os| state.settings.bundle_for(os)) else {
+    let Some(bundle) = state.bundle_of(node) else {
         return idle("no bundle for the node's OS");
     };
     let ctx = Context {
@@ -194,15 +250,16 @@ fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
         mdms: state.mdm_ips(),
         reboot_from: step.reboot_from.as_deref(),
     };
-    let envelope = match render::render(&step.action, &ctx) {
-        Ok(Rendered::Step(s)) => StepEnvelope::new(s),
+    // Rendered here to tell a launch from a skip or an error; the launch's call renders it again.
+    match render::render(&step.action, &ctx) {
+        Ok(Rendered::Step(_)) => {}
         Ok(Rendered::Skip(message)) => {
             return ForOffer::Keep(Decision::Skip { step: step.id.clone(), message });
         }
         Err(message) => {
             return ForOffer::Keep(Decision::StepError { step: step.id.clone(), message });
         }
-    };
+    }
     let is_mdm = node.persona.is_some_and(Persona::is_mdm);
     let task = state.settings.task;
     let (mut cpus, mut mem) = (task.cpus, task.mem_mb);
@@ -222,28 +279,12 @@ fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
             ),
         };
     }
-    let framework_id = state.d.framework_id.clone().map(mesos::v1::FrameworkID::new);
-    let executor = executor_info::executor_info(
-        &state.settings,
-        host,
-        is_mdm,
-        bundle,
-        framework_id.as_ref(),
-        Some(offer),
-    );
-    let task = executor_info::task_info(
-        &state.settings,
-        &step.id,
-        step.attempts + 1,
-        offer.agent_id.clone(),
-        executor,
-        &envelope,
-        Some(offer),
-    );
     ForOffer::Use(Decision::Launch {
         offer_id: offer.id.clone(),
         step: step.id.clone(),
-        task: Box::new(task),
+        task_id: executor_info::task_id(&step.id, step.attempts + 1),
+        agent_id: offer.agent_id.clone(),
+        resources: executor_info::task_resources(&state.settings, Some(offer)),
         refuse_seconds: long,
     })
 }

@@ -33,14 +33,22 @@ pub fn offered(offer: &Offer, name: &str) -> f64 {
     offer.resources.iter().filter(|r| r.name == name).filter_map(Resource::scalar_value).sum()
 }
 
-/// A scalar resource of `amount`, shaped like the offered one (role, allocation, reservations),
-/// so it matches what the master offered; a plain unreserved one if the offer has none.
-fn like_offered(offer: Option<&Offer>, name: &str, amount: f64) -> Resource {
-    let template = offer.and_then(|o| o.resources.iter().find(|r| r.name == name));
-    match template {
+/// A scalar resource of `amount`, shaped like the first one named `name` in `shape` (role,
+/// allocation, reservations), so it matches what the master offered; a plain unreserved one if
+/// `shape` has none.
+fn reshaped(shape: &[Resource], name: &str, amount: f64) -> Resource {
+    match shape.iter().find(|r| r.name == name) {
         Some(r) => Resource { scalar: Some(mesos::v1::Scalar { value: amount }), ..r.clone() },
         None => Resource::scalar(name, amount),
     }
+}
+
+/// A step task's own resources on `offer` (the settings' task amounts, shaped like the offered
+/// CPUs and memory). They also shape the executor's: see [`executor_info`].
+pub fn task_resources(settings: &Settings, offer: Option<&Offer>) -> Vec<Resource> {
+    let shape = offer.map_or(&[][..], |o| o.resources.as_slice());
+    let t = settings.task;
+    vec![reshaped(shape, "cpus", t.cpus), reshaped(shape, "mem", t.mem_mb)]
 }
 
 /// The executor's earmark for a node.
@@ -50,14 +58,15 @@ pub fn earmark(settings: &Settings, is_mdm: bool) -> Resources {
 
 /// The `ExecutorInfo` of the node `hostname`: the executor binary (executable, never cached: its
 /// name carries no digest) and the platform bundle (extracted; cached only when digest-named),
-/// run without a shell from the sandbox, with the persona's earmark.
+/// run without a shell from the sandbox, with the persona's earmark, its resources shaped like
+/// `shape` (the task's, themselves shaped like the offer's).
 pub fn executor_info(
     settings: &Settings,
     hostname: &str,
     is_mdm: bool,
     bundle: &BundleRef,
     framework_id: Option<&FrameworkID>,
-    offer: Option<&Offer>,
+    shape: &[Resource],
 ) -> ExecutorInfo {
     let binary = Uri {
         executable: Some(true),
@@ -80,27 +89,25 @@ pub fn executor_info(
         kind: Some(ExecutorType::Custom),
         framework_id: framework_id.cloned(),
         command: Some(command),
-        resources: vec![like_offered(offer, "cpus", r.cpus), like_offered(offer, "mem", r.mem_mb)],
+        resources: vec![reshaped(shape, "cpus", r.cpus), reshaped(shape, "mem", r.mem_mb)],
         name: Some(format!("ScaleIO executor on {hostname}")),
         ..ExecutorInfo::new(executor_id(hostname))
     }
 }
 
-/// The task of one step attempt: small resources of its own and the step as JSON in `data`.
+/// The task of one step attempt: `resources` of its own (see [`task_resources`]) and the step
+/// as JSON in `data`.
 pub fn task_info(
-    settings: &Settings,
     step_id: &str,
-    attempt: u32,
+    task_id: TaskID,
     agent_id: AgentID,
+    resources: Vec<Resource>,
     executor: ExecutorInfo,
     envelope: &StepEnvelope,
-    offer: Option<&Offer>,
 ) -> TaskInfo {
-    let t = settings.task;
-    let resources = vec![like_offered(offer, "cpus", t.cpus), like_offered(offer, "mem", t.mem_mb)];
     TaskInfo {
         executor: Some(executor),
         data: Some(Bytes(envelope.to_json())),
-        ..TaskInfo::new(step_id, task_id(step_id, attempt), agent_id, resources)
+        ..TaskInfo::new(step_id, task_id, agent_id, resources)
     }
 }

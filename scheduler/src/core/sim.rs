@@ -395,7 +395,9 @@ impl Sim {
     /// their executors with them, holding the earmark).
     pub fn record(&mut self, decisions: &[Decision]) {
         for d in decisions {
-            if let Decision::Launch { step, task, .. } = d {
+            if let Decision::Launch { step, .. } = d {
+                // Rendered one at a time, as the loop makes each call.
+                let task = self.state.launch_task(d).expect("a committed launch renders its task");
                 let envelope =
                     StepEnvelope::from_json(task.data.as_ref().expect("data").as_slice())
                         .expect("a valid step envelope");

@@ -504,8 +504,8 @@ proptest! {
             prop_assert!(c.sim.launches.is_empty());
         }
         let no_launch = c.sim.decisions.iter().all(|d| match d {
-            Decision::Launch { task, .. } => {
-                let host = c.sim.agents.iter().find(|a| a.agent_id == task.agent_id.value).map(|a| a.host.clone());
+            Decision::Launch { agent_id, .. } => {
+                let host = c.sim.agents.iter().find(|a| a.agent_id == agent_id.value).map(|a| a.host.clone());
                 host.is_some_and(|h| c.problem(&h).is_none())
             }
             _ => true,

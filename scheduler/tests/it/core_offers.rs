@@ -16,7 +16,12 @@ fn the_first_launch_carries_the_executor_earmark_and_later_ones_only_the_task() 
     let mut sim = Sim::new(settings(preconfigured()), vec![Agent::new(7, 2.0, 4096.0)]);
     sim.offer_all();
     let d = sim.decide();
-    let [Decision::Launch { task, .. }] = launches(&d)[..] else { panic!("{d:?}") };
+    let [launch @ Decision::Launch { .. }] = launches(&d)[..] else { panic!("{d:?}") };
+    // What the loop sends: the ACCEPT's one LAUNCH, rendered from the committed state.
+    let Some(CallKind::Accept(accept)) = launch.call(&sim.state) else { panic!("{launch:?}") };
+    let [task] = &accept.operations[0].launch.as_ref().expect("launch").task_infos[..] else {
+        panic!("{accept:?}")
+    };
     let executor = task.executor.clone().expect("executor");
     let res = |rs: &[mesos::v1::Resource], n: &str| {
         rs.iter().find(|r| r.name == n).and_then(|r| r.scalar_value())
@@ -52,7 +57,8 @@ fn the_first_launch_carries_the_executor_earmark_and_later_ones_only_the_task() 
     sim.now = sim.now.plus_secs(1);
     sim.offer_all();
     let d = sim.decide();
-    let [Decision::Launch { task: second, .. }] = launches(&d)[..] else { panic!("{d:?}") };
+    let [second @ Decision::Launch { .. }] = launches(&d)[..] else { panic!("{d:?}") };
+    let second = sim.state.launch_task(second).expect("a committed launch renders");
     assert_eq!(second.executor.as_ref(), Some(&executor));
     assert!(sim.launches.iter().all(|l| l.executor == executor));
 }
@@ -120,7 +126,7 @@ fn offers_not_needed_are_declined_long_and_a_ready_step_revives_them() {
     sim.finish_all();
     let d = sim.decide();
     assert!(d.contains(&Decision::Revive), "{d:?}");
-    assert!(matches!(Decision::Revive.call(), Some(CallKind::Revive(_))));
+    assert!(matches!(Decision::Revive.call(&sim.state), Some(CallKind::Revive(_))));
     // Revived once; no second REVIVE until it is filtered again.
     assert!(!sim.decide().contains(&Decision::Revive));
 }
@@ -138,7 +144,7 @@ fn every_update_with_a_uuid_is_acknowledged_and_none_without() {
     let d = sim.decide();
     let acks: Vec<_> = d
         .iter()
-        .filter_map(|d| match d.call() {
+        .filter_map(|d| match d.call(&sim.state) {
             Some(CallKind::Acknowledge(a)) => Some((a.task_id.value, a.agent_id.value, a.uuid.0)),
             _ => None,
         })
@@ -172,7 +178,8 @@ fn subscribed_reconciles_explicitly_then_implicitly() {
         })
         .collect();
     assert_eq!(reconciles, [vec![(task, Some("S1".to_owned()))], vec![]]);
-    let Some(CallKind::Reconcile(r)) = Decision::Reconcile { tasks: vec![] }.call() else {
+    let Some(CallKind::Reconcile(r)) = Decision::Reconcile { tasks: vec![] }.call(&sim.state)
+    else {
         panic!()
     };
     let json: serde_json::Value = serde_json::from_slice(
@@ -302,4 +309,38 @@ fn implicit_reconciliation_repeats_every_fifteen_minutes() {
     sim.apply(Input::Tick);
     assert!(implicit(&sim.decide()));
     assert!(!implicit(&sim.decide()), "once");
+}
+
+#[test]
+fn a_launch_renders_the_same_task_before_and_after_its_commit() {
+    // The loop commits and saves a launch, then renders its task from the committed state: that
+    // task must be the one the decision was made for, for every step of a full deployment
+    // (reboots included).
+    let mut sim = Sim::new(settings(scaleio::topology::Mode::Full), five_agents());
+    let mut launched = 0;
+    for _ in 0..200 {
+        if sim.state.plan().is_complete() {
+            break;
+        }
+        sim.offer_all();
+        let decisions = scheduler::core::decide(&sim.state, sim.now);
+        let before: Vec<_> = decisions.iter().map(|d| sim.state.launch_task(d)).collect();
+        sim.state.commit(sim.now, &decisions);
+        sim.state.mark_saved();
+        let after: Vec<_> = decisions.iter().map(|d| sim.state.launch_task(d)).collect();
+        assert_eq!(before, after);
+        for (d, task) in decisions.iter().zip(&after) {
+            let Decision::Launch { task_id, agent_id, .. } = d else { continue };
+            let task = task.as_ref().expect("a launch renders its task");
+            assert_eq!((&task.task_id, &task.agent_id), (task_id, agent_id));
+            launched += 1;
+        }
+        sim.record(&decisions);
+        sim.finish_all();
+        sim.now = sim.now.plus_secs(1);
+        sim.apply(Input::Tick);
+    }
+    assert!(sim.state.plan().is_complete(), "{:?}", sim.state.problems());
+    assert!(sim.launches.iter().any(|l| l.step.contains("reboot")), "{:?}", sim.launched_steps());
+    assert_eq!(launched, sim.launches.len());
 }
