@@ -16,13 +16,7 @@ use crate::core_support::{Agent, Sim, offer, preconfigured, settings};
 
 /// Three agents able to host an MDM and two small ones, all with good attributes.
 fn good_agents() -> Vec<Agent> {
-    vec![
-        Agent::new(1, 4.0, 8192.0),
-        Agent::new(2, 4.0, 8192.0),
-        Agent::new(3, 4.0, 8192.0),
-        Agent::new(4, 1.0, 2048.0),
-        Agent::new(5, 1.0, 2048.0),
-    ]
+    crate::core_support::five_agents()
 }
 
 fn text(name: &str, value: &str) -> Attribute {
