@@ -296,22 +296,12 @@ async fn the_binary_prints_its_url_and_serves_the_agents_file() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
-    let mut child = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"))
-        .args(["--listen", "127.0.0.1:0", "--agents-file"])
+    let mut cmd = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"));
+    cmd.args(["--listen", "127.0.0.1:0", "--agents-file"])
         .arg(&agents)
         .arg("--record")
-        .arg(dir.path().join("rec.jsonl"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::time::timeout(WAIT, tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line))
-        .await
-        .expect("URL in time")
-        .unwrap();
-    let master = reqwest::Url::parse(line.trim()).expect("a URL on stdout");
+        .arg(dir.path().join("rec.jsonl"));
+    let (mut child, master, _stdout) = spawn_mini_mesos(cmd).await;
     let state: serde_json::Value = client()
         .get(master.join("master/state").unwrap())
         .send()
@@ -505,21 +495,11 @@ fn process_gone(pid: u32) -> bool {
 #[tokio::test]
 async fn executors_die_with_a_sigkilled_emulator() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"))
-        .args(["--listen", "127.0.0.1:0", "--agents", "1", "--allocation-interval", "0.05"])
+    let mut cmd = testkit::emulator::process::command(env!("CARGO_BIN_EXE_mini-mesos"));
+    cmd.args(["--listen", "127.0.0.1:0", "--agents", "1", "--allocation-interval", "0.05"])
         .arg("--work-dir")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::time::timeout(WAIT, tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line))
-        .await
-        .expect("URL in time")
-        .unwrap();
-    let master = reqwest::Url::parse(line.trim()).expect("a URL on stdout");
+        .arg(dir.path());
+    let (mut child, master, _stdout) = spawn_mini_mesos(cmd).await;
     // A checkpointing framework: its executor would wait 15 minutes for its agent to come back.
     let mut info = framework_info("orphans");
     info.checkpoint = Some(true);
@@ -579,4 +559,23 @@ async fn a_simulated_host_reports_the_mesos_version_of_its_agent() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "mesos 1.12.0\n");
     let out = ask("old").output().await.unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "mesos 0.28.2\n");
+}
+
+/// Starts a `mini-mesos` command and reads the master URL it prints as its first line. The
+/// returned reader keeps its stdout open (a closed pipe would fail its later writes).
+async fn spawn_mini_mesos(
+    mut cmd: tokio::process::Command,
+) -> (tokio::process::Child, reqwest::Url, tokio::io::BufReader<tokio::process::ChildStdout>) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line))
+        .await
+        .expect("URL in time")
+        .unwrap();
+    (child, reqwest::Url::parse(line.trim()).expect("a URL on stdout"), stdout)
 }
