@@ -195,6 +195,13 @@ pub enum Entry {
         /// Mode.
         mode: u32,
     },
+    /// A directory was created.
+    Mkdir {
+        /// Path on the host (as seen from the root).
+        path: String,
+        /// Mode.
+        mode: u32,
+    },
     /// A file was removed.
     Remove {
         /// Path on the host (as seen from the root).
@@ -242,6 +249,9 @@ impl Transcript {
                 }
                 Entry::Write { path, mode } => {
                     out.push_str(&format!("write {path} ({mode:04o})\n"))
+                }
+                Entry::Mkdir { path, mode } => {
+                    out.push_str(&format!("mkdir {path} ({mode:04o})\n"))
                 }
                 Entry::Remove { path } => out.push_str(&format!("remove {path}\n")),
                 Entry::Note { text } => out.push_str(&format!("# {text}\n")),
@@ -535,6 +545,72 @@ impl Host {
         }
     }
 
+    /// Creates the directory `path` under the root with `mode` (missing parents 0755) unless a
+    /// directory is there; an existing one keeps its mode and owner. Returns whether it was
+    /// created. Something else at `path` is an error.
+    pub fn ensure_dir(&self, path: &str, mode: u32) -> Result<bool, HostError> {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        let target = self.path(path);
+        let err = |what: &'static str| {
+            let path = path.to_owned();
+            move |source| HostError::File { what, path, source }
+        };
+        match std::fs::metadata(&target) {
+            Ok(meta) if meta.is_dir() => return Ok(false),
+            Ok(_) => {
+                return Err(HostError::File {
+                    what: "cannot create the directory",
+                    path: path.to_owned(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "something that is not a directory is in the way; move it aside",
+                    ),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(HostError::File { what: "cannot stat", path: path.to_owned(), source });
+            }
+        }
+        if let Some(parent) = target.parent() {
+            self.mkdirs(parent).map_err(err("cannot create the parent directories of"))?;
+        }
+        match std::fs::DirBuilder::new().mode(mode).create(&target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {
+                return Ok(false);
+            }
+            Err(source) => return Err(err("cannot create the directory")(source)),
+        }
+        // The umask may have taken bits away.
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+            .map_err(err("cannot chmod the directory"))?;
+        self.transcript.push(Entry::Mkdir { path: path.to_owned(), mode });
+        Ok(true)
+    }
+
+    /// Names of the directories directly in `path` under the root, sorted; none if `path` does
+    /// not exist. Entries that are not directories (or not UTF-8) are left out.
+    pub fn subdirectories(&self, path: &str) -> Result<Vec<String>, HostError> {
+        let err = |source| HostError::File { what: "cannot list", path: path.to_owned(), source };
+        let entries = match std::fs::read_dir(self.path(path)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(err(source)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(err)?;
+            if entry.file_type().map_err(err)?.is_dir() {
+                if let Ok(name) = entry.file_name().into_string() {
+                    names.push(name);
+                }
+            }
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
     fn mkdirs(&self, dir: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt as _;
         std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)
@@ -677,6 +753,44 @@ mod tests {
         assert_eq!(
             h.transcript().render(),
             "write /etc/x/config.yml (0600)\nwrite /etc/x/config.yml (0644)\n"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn directories_are_created_once_with_their_mode_and_listed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("host-mkdir-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let h = host(&dir);
+        assert!(h.ensure_dir("/var/lib/m/isolators/v", 0o700).expect("create"));
+        assert!(!h.ensure_dir("/var/lib/m/isolators/v", 0o700).expect("there"));
+        let mode =
+            |p: &str| std::fs::metadata(dir.join(p)).expect("meta").permissions().mode() & 0o7777;
+        assert_eq!(mode("var/lib/m/isolators/v"), 0o700);
+        assert_eq!(mode("var/lib/m/isolators"), 0o755, "parents as Mesos makes them");
+        // An existing directory keeps the mode someone gave it.
+        std::fs::set_permissions(
+            dir.join("var/lib/m/isolators/v"),
+            std::fs::Permissions::from_mode(0o750),
+        )
+        .expect("chmod");
+        assert!(!h.ensure_dir("/var/lib/m/isolators/v", 0o700).expect("kept"));
+        assert_eq!(mode("var/lib/m/isolators/v"), 0o750);
+        assert!(h.write_atomic("/var/lib/m/file", b"x", 0o644).expect("file"));
+        let e = h.ensure_dir("/var/lib/m/file", 0o700).expect_err("a file is in the way");
+        let message = crate::error::StepError::from(e).message;
+        assert_eq!(
+            message,
+            "cannot create the directory /var/lib/m/file: something that is not a directory is in the way; move it aside"
+        );
+
+        assert!(h.ensure_dir("/var/lib/m/b", 0o755).expect("b"));
+        assert_eq!(h.subdirectories("/var/lib/m").expect("list"), ["b", "isolators"]);
+        assert!(h.subdirectories("/var/lib/none").expect("missing").is_empty());
+        assert_eq!(
+            h.transcript().render(),
+            "mkdir /var/lib/m/isolators/v (0700)\nwrite /var/lib/m/file (0644)\nmkdir /var/lib/m/b (0755)\n"
         );
         std::fs::remove_dir_all(&dir).ok();
     }

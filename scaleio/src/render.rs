@@ -1,7 +1,8 @@
 //! Configuration files rendered from typed values: `/etc/rexray/config.yml`, the REX-Ray scini
 //! dependency (systemd drop-in and SysV init script), the dvdi isolator `modules` JSON, the Mesos
-//! agent flag files `isolation` (dvdi or native `docker/volume`), `modules` and `containerizers`,
-//! and the `gatewayUser.properties` key rewrite.
+//! agent flag files `isolation` (dvdi or native `docker/volume`), `modules`, `containerizers` and
+//! `docker_volume_checkpoint_dir` (a persistent directory under the agent's `work_dir`), and the
+//! `gatewayUser.properties` key rewrite.
 //! Every renderer is pure and idempotent: rendering its own output again changes nothing.
 
 use crate::secret::Secret;
@@ -180,6 +181,92 @@ pub fn agent_containerizers_flag(current: Option<&str>, docker_present: bool) ->
         }
     }
     format!("{}\n", list.join(","))
+}
+
+/// Mesos agent `--work_dir` flag file (Mesosphere's packages ship it with `/var/lib/mesos`).
+pub const AGENT_WORK_DIR_FLAG: &str = "/etc/mesos-slave/work_dir";
+/// The agent work dir of Mesosphere's packages: where the checkpoint directory goes when
+/// [`AGENT_WORK_DIR_FLAG`] is missing or names no persistent absolute path.
+pub const DEFAULT_AGENT_WORK_DIR: &str = "/var/lib/mesos";
+/// Mesos agent `--docker_volume_checkpoint_dir` flag file.
+pub const AGENT_DOCKER_VOLUME_CHECKPOINT_DIR_FLAG: &str =
+    "/etc/mesos-slave/docker_volume_checkpoint_dir";
+/// Mesos' own `--docker_volume_checkpoint_dir` default. `/var/run` is tmpfs: after a host reboot
+/// the native isolator finds no record of the containers that died with the host and never
+/// unmounts their volumes (REX-Ray keeps them mapped to that host).
+pub const MESOS_DOCKER_VOLUME_CHECKPOINT_DIR: &str = "/var/run/mesos/isolators/docker/volume";
+/// Mode of the checkpoint directory the executor creates: only root (the agent) reads it; Mesos
+/// creates the per-container directories inside.
+pub const DOCKER_VOLUME_CHECKPOINT_DIR_MODE: u32 = 0o700;
+
+/// Directories whose content does not survive a reboot on our agents: `/run` and `/dev/shm`
+/// are tmpfs (`/var/run` links to `/run`), Ubuntu 14.04 empties `/tmp` at boot.
+const VOLATILE_DIRS: [&str; 4] = ["/run", "/var/run", "/tmp", "/dev/shm"];
+
+/// The boot-emptied directory `path` lies in (itself or below), if any.
+pub fn volatile_dir(path: &str) -> Option<&'static str> {
+    let path = path.trim_end_matches('/');
+    VOLATILE_DIRS
+        .into_iter()
+        .find(|d| path == *d || path.strip_prefix(d).is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// The agent's work dir from the content of [`AGENT_WORK_DIR_FLAG`] (`None`: no such file).
+/// `Err` says why it cannot hold the checkpoint directory (missing, empty, relative, with `..`,
+/// or emptied at boot); the caller then uses [`DEFAULT_AGENT_WORK_DIR`].
+pub fn agent_work_dir(flag: Option<&str>) -> Result<String, String> {
+    let Some(flag) = flag else {
+        return Err(format!("{AGENT_WORK_DIR_FLAG} is missing"));
+    };
+    let value = flag.trim();
+    if value.is_empty() {
+        return Err(format!("{AGENT_WORK_DIR_FLAG} is empty"));
+    }
+    if value.contains('\n') || !value.starts_with('/') || value.split('/').any(|c| c == "..") {
+        return Err(format!("{AGENT_WORK_DIR_FLAG} holds `{value}`, not one absolute path"));
+    }
+    if let Some(dir) = volatile_dir(value) {
+        return Err(format!("{AGENT_WORK_DIR_FLAG} names {value}, under {dir}, emptied at boot"));
+    }
+    let trimmed = value.trim_end_matches('/');
+    Ok(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() })
+}
+
+/// The persistent `--docker_volume_checkpoint_dir` the executor sets: `isolators/docker/volume`
+/// under the agent's work dir, the layout of Mesos' own default under `/var/run/mesos`.
+pub fn docker_volume_checkpoint_dir(work_dir: &str) -> String {
+    format!("{}/isolators/docker/volume", work_dir.trim_end_matches('/'))
+}
+
+/// What to do with [`AGENT_DOCKER_VOLUME_CHECKPOINT_DIR_FLAG`] for the native isolator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointDirFlag {
+    /// The file is missing or empty: write this content (our directory).
+    Write(String),
+    /// The file already names our directory.
+    Ours,
+    /// The file names another directory, the operator's choice: kept. `volatile` is the
+    /// boot-emptied directory it lies in, if any.
+    Operator {
+        /// The directory the file names.
+        value: String,
+        /// [`volatile_dir`] of it.
+        volatile: Option<&'static str>,
+    },
+}
+
+/// Decides [`AGENT_DOCKER_VOLUME_CHECKPOINT_DIR_FLAG`] given its content (if the file exists)
+/// and our directory `ours`. Only a missing or empty file is written: a value the operator set
+/// is theirs, even one on tmpfs (the caller says why that loses mounts at a reboot).
+pub fn agent_docker_volume_checkpoint_dir_flag(
+    current: Option<&str>,
+    ours: &str,
+) -> CheckpointDirFlag {
+    match current.map(str::trim).filter(|c| !c.is_empty()) {
+        None => CheckpointDirFlag::Write(format!("{ours}\n")),
+        Some(c) if c.trim_end_matches('/') == ours.trim_end_matches('/') => CheckpointDirFlag::Ours,
+        Some(c) => CheckpointDirFlag::Operator { value: c.to_owned(), volatile: volatile_dir(c) },
+    }
 }
 
 /// The agent `modules` flag file is already used for other modules.

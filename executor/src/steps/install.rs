@@ -1,8 +1,8 @@
 //! Install steps: OS prerequisites (and the pinned Ubuntu 14.04 kernel), the ScaleIO packages from
 //! the bundle, REX-Ray (package, 0600 config, scini ordering, restart and check), DVDCLI and the
 //! volume isolator: the dvdi module or the native `docker/volume` isolator (agent flag files
-//! keeping Mesos' defaults and what is there, the other volume isolator undone on a switch,
-//! `containerizers`, agent restart).
+//! keeping Mesos' defaults and what is there, a persistent `docker_volume_checkpoint_dir` for the
+//! native one, the other volume isolator undone on a switch, `containerizers`, agent restart).
 
 use std::time::Duration;
 
@@ -282,11 +282,11 @@ pub async fn dvdcli(ctx: &Ctx, step: &InstallDvdcli) -> Result<(bool, Outcome), 
 
 /// `install_isolator`: the isolator the step names (`auto` resolved against the agent's Mesos
 /// version), the agent flag files keeping what is there but converging to exactly that volume
-/// isolator (a switch removes the other one: `docker/volume` from `isolation`, or the dvdi
-/// entry, our `modules` flag, its JSON and `.so`), `containerizers` with `mesos` (and `docker`
-/// where Docker is installed), and an agent restart when anything changed.
-/// `--docker_volume_checkpoint_dir` is not written: Mesos defaults it (under `/var/run`, next
-/// to its other runtime state).
+/// isolator (a switch removes the other one: `docker/volume` from `isolation` and our
+/// `docker_volume_checkpoint_dir`, or the dvdi entry, our `modules` flag, its JSON and `.so`),
+/// for `docker/volume` a persistent `docker_volume_checkpoint_dir` under the agent's work dir
+/// (an operator's own value kept), `containerizers` with `mesos` (and `docker` where Docker is
+/// installed), and an agent restart when anything changed.
 pub async fn isolator(ctx: &Ctx, step: &InstallIsolator) -> Result<(bool, Outcome), StepError> {
     let platform = ctx.platform()?;
     let running = super::preflight::mesos_version(ctx).await;
@@ -312,10 +312,15 @@ pub async fn isolator(ctx: &Ctx, step: &InstallIsolator) -> Result<(bool, Outcom
             );
             let mut changed =
                 ctx.host.write_atomic(render::AGENT_ISOLATION_FLAG, isolation.as_bytes(), 0o644)?;
+            changed |= docker_volume_checkpoint_dir(ctx)?;
             changed |= remove_dvdi_module(ctx)?;
             (String::new(), changed)
         }
-        _ => dvdi_module(ctx, step, running.as_deref())?,
+        _ => {
+            let (module_file, mut changed) = dvdi_module(ctx, step, running.as_deref())?;
+            changed |= remove_our_checkpoint_dir_flag(ctx)?;
+            (module_file, changed)
+        }
     };
     let docker = ctx.host.exists("/usr/bin/docker");
     let containerizers = render::agent_containerizers_flag(
@@ -380,6 +385,111 @@ fn dvdi_module(
     .map_err(|e| StepError::msg(e.to_string()))?;
     changed |= ctx.host.write_atomic(render::AGENT_MODULES_FLAG, modules.as_bytes(), 0o644)?;
     Ok((so_path, changed))
+}
+
+/// Our checkpoint directory for the native isolator: under the agent's work dir (from its
+/// flag file), or under [`render::DEFAULT_AGENT_WORK_DIR`] with the reason when that file is
+/// missing or unusable.
+fn our_checkpoint_dir(ctx: &Ctx) -> Result<(String, Option<String>), StepError> {
+    let flag = ctx.host.read(render::AGENT_WORK_DIR_FLAG)?;
+    Ok(match render::agent_work_dir(flag.as_deref()) {
+        Ok(work_dir) => (render::docker_volume_checkpoint_dir(&work_dir), None),
+        Err(why) => {
+            (render::docker_volume_checkpoint_dir(render::DEFAULT_AGENT_WORK_DIR), Some(why))
+        }
+    })
+}
+
+/// `--docker_volume_checkpoint_dir` for the native isolator. Mesos' default lies under
+/// `/var/run` (tmpfs): after a host reboot the isolator has no record of the containers that
+/// died with the host, so it never unmounts their volumes and REX-Ray keeps them mapped to this
+/// host. A missing (or empty) flag file gets `<work_dir>/isolators/docker/volume`, created
+/// 0700, and the checkpoints of containers running under the old default are copied there
+/// first (the restarted agent reads only the new directory; without them it would never
+/// unmount those containers' volumes). A value the operator set is kept, with a note when it
+/// lies in a directory emptied at boot. Returns whether anything changed.
+fn docker_volume_checkpoint_dir(ctx: &Ctx) -> Result<bool, StepError> {
+    let (ours, why) = our_checkpoint_dir(ctx)?;
+    let flag = render::AGENT_DOCKER_VOLUME_CHECKPOINT_DIR_FLAG;
+    let current = ctx.host.read(flag)?;
+    let decision = render::agent_docker_volume_checkpoint_dir_flag(current.as_deref(), &ours);
+    if let (Some(why), render::CheckpointDirFlag::Write(_) | render::CheckpointDirFlag::Ours) =
+        (&why, &decision)
+    {
+        ctx.host.note(format!("{why}: volume checkpoints go to {ours}"));
+    }
+    match decision {
+        render::CheckpointDirFlag::Write(content) => {
+            let mut changed =
+                ctx.host.ensure_dir(&ours, render::DOCKER_VOLUME_CHECKPOINT_DIR_MODE)?;
+            changed |= copy_checkpoints(ctx, render::MESOS_DOCKER_VOLUME_CHECKPOINT_DIR, &ours)?;
+            changed |= ctx.host.write_atomic(flag, content.as_bytes(), 0o644)?;
+            Ok(changed)
+        }
+        render::CheckpointDirFlag::Ours => {
+            Ok(ctx.host.ensure_dir(&ours, render::DOCKER_VOLUME_CHECKPOINT_DIR_MODE)?)
+        }
+        render::CheckpointDirFlag::Operator { value, volatile: Some(dir) } => {
+            ctx.host.note(format!(
+                "{flag} names {value}, under {dir}, which is emptied at boot: kept, as the operator's choice, but after a host reboot the agent cannot unmount the volumes of containers that died with the host and REX-Ray keeps them mapped to it; set a persistent directory (e.g. {ours}) and restart the agent"
+            ));
+            Ok(false)
+        }
+        render::CheckpointDirFlag::Operator { value, volatile: None } => {
+            ctx.host.note(format!("{flag} names {value}: the operator's choice, kept"));
+            Ok(false)
+        }
+    }
+}
+
+/// Copies `<from>/<container id>/volumes` to `<to>` where `<to>` has none for that container,
+/// so the agent restarted onto `<to>` still unmounts the volumes of containers it launched
+/// before. `<from>` is left as it is (the restarted agent no longer reads it). Returns whether
+/// anything was copied.
+fn copy_checkpoints(ctx: &Ctx, from: &str, to: &str) -> Result<bool, StepError> {
+    let mut copied = Vec::new();
+    for container in ctx.host.subdirectories(from)? {
+        let Some(volumes) = ctx.host.read(&format!("{from}/{container}/volumes"))? else {
+            continue;
+        };
+        let target = format!("{to}/{container}/volumes");
+        if !ctx.host.exists(&target) {
+            ctx.host.write_atomic(&target, volumes.as_bytes(), 0o600)?;
+            copied.push(container);
+        }
+    }
+    if !copied.is_empty() {
+        ctx.host.note(format!(
+            "copied the volume checkpoints of {} running container(s) from {from} to {to}: {}",
+            copied.len(),
+            copied.join(", ")
+        ));
+    }
+    Ok(!copied.is_empty())
+}
+
+/// Undoes our `--docker_volume_checkpoint_dir` when the dvdi module is chosen: the flag file is
+/// removed only when it names exactly the directory we would set (one naming another directory
+/// is the operator's). The directory stays: it may hold the checkpoints of containers still
+/// running under `docker/volume`. Returns whether the file was removed.
+fn remove_our_checkpoint_dir_flag(ctx: &Ctx) -> Result<bool, StepError> {
+    let (ours, _) = our_checkpoint_dir(ctx)?;
+    let flag = render::AGENT_DOCKER_VOLUME_CHECKPOINT_DIR_FLAG;
+    let current = ctx.host.read(flag)?;
+    match render::agent_docker_volume_checkpoint_dir_flag(current.as_deref(), &ours) {
+        render::CheckpointDirFlag::Ours => {
+            let removed = ctx.host.remove(flag)?;
+            if removed {
+                ctx.host.note(format!(
+                    "{ours} is left in place: it may hold the checkpoints of containers started under docker/volume"
+                ));
+            }
+            Ok(removed)
+        }
+        render::CheckpointDirFlag::Write(_) | render::CheckpointDirFlag::Operator { .. } => {
+            Ok(false)
+        }
+    }
 }
 
 /// The native volume isolator's name in `--isolation`.

@@ -220,3 +220,60 @@ fn containerizers_keep_what_is_there_and_add_docker_only_where_it_runs() {
     expect!["docker,mesos\n"].assert_eq(&kept);
     assert_eq!(render::agent_containerizers_flag(Some(&kept), true), kept, "idempotent");
 }
+
+#[test]
+fn checkpoint_dir_goes_under_a_persistent_work_dir() {
+    assert_eq!(render::agent_work_dir(Some("/var/lib/mesos\n")).as_deref(), Ok("/var/lib/mesos"));
+    assert_eq!(render::agent_work_dir(Some(" /data/mesos/ \n")).as_deref(), Ok("/data/mesos"));
+    assert_eq!(
+        render::docker_volume_checkpoint_dir("/var/lib/mesos"),
+        "/var/lib/mesos/isolators/docker/volume"
+    );
+    assert_eq!(render::docker_volume_checkpoint_dir("/"), "/isolators/docker/volume");
+    let refused = |flag: Option<&str>| render::agent_work_dir(flag).expect_err("unusable");
+    expect!["/etc/mesos-slave/work_dir is missing"].assert_eq(&refused(None));
+    expect!["/etc/mesos-slave/work_dir is empty"].assert_eq(&refused(Some("\n")));
+    expect!["/etc/mesos-slave/work_dir holds `mesos`, not one absolute path"]
+        .assert_eq(&refused(Some("mesos\n")));
+    expect!["/etc/mesos-slave/work_dir holds `/var/lib/../run/m`, not one absolute path"]
+        .assert_eq(&refused(Some("/var/lib/../run/m")));
+    expect!["/etc/mesos-slave/work_dir holds `/a\n/b`, not one absolute path"]
+        .assert_eq(&refused(Some("/a\n/b\n")));
+    expect!["/etc/mesos-slave/work_dir names /var/run/mesos, under /var/run, emptied at boot"]
+        .assert_eq(&refused(Some("/var/run/mesos\n")));
+}
+
+#[test]
+fn boot_emptied_directories_are_recognised_by_whole_components() {
+    assert_eq!(render::volatile_dir("/run"), Some("/run"));
+    assert_eq!(render::volatile_dir("/run/mesos/"), Some("/run"));
+    assert_eq!(render::volatile_dir(render::MESOS_DOCKER_VOLUME_CHECKPOINT_DIR), Some("/var/run"));
+    assert_eq!(render::volatile_dir("/tmp/mesos"), Some("/tmp"));
+    assert_eq!(render::volatile_dir("/dev/shm/x"), Some("/dev/shm"));
+    assert_eq!(render::volatile_dir("/runtime/mesos"), None);
+    assert_eq!(render::volatile_dir("/var/lib/mesos/isolators/docker/volume"), None);
+}
+
+#[test]
+fn checkpoint_dir_flag_is_written_only_where_nothing_is_set() {
+    use render::CheckpointDirFlag::{Operator, Ours, Write};
+    let ours = "/var/lib/mesos/isolators/docker/volume";
+    let decide =
+        |current: Option<&str>| render::agent_docker_volume_checkpoint_dir_flag(current, ours);
+    let Write(content) = decide(None) else { panic!("a missing file is written") };
+    assert_eq!(content, format!("{ours}\n"));
+    assert_eq!(decide(Some(&content)), Ours, "idempotent");
+    assert_eq!(decide(Some(" \n")), Write(content.clone()), "an empty file sets nothing");
+    assert_eq!(decide(Some(&format!("{ours}/"))), Ours);
+    assert_eq!(
+        decide(Some("/data/volumes\n")),
+        Operator { value: "/data/volumes".into(), volatile: None }
+    );
+    assert_eq!(
+        decide(Some("/var/run/mesos/isolators/docker/volume\n")),
+        Operator {
+            value: "/var/run/mesos/isolators/docker/volume".into(),
+            volatile: Some("/var/run")
+        }
+    );
+}

@@ -523,8 +523,8 @@ async fn three_mdm_agents_build_the_cluster_through_their_executors() {
 }
 
 /// `--volume-isolator auto` on emulated agents picks by the Mesos each host runs: the native
-/// isolator on the emulator's default Mesos (1.12.0, reported by preflight), the dvdi module on
-/// an agent declared to run 0.28.2.
+/// isolator (with a persistent `docker_volume_checkpoint_dir`) on the emulator's default Mesos
+/// (1.12.0, reported by preflight), the dvdi module on an agent declared to run 0.28.2.
 #[tokio::test]
 async fn auto_picks_the_isolator_by_each_agents_mesos_version() {
     let agents = [("new", "os:ubuntu14", None), ("old", "os:ubuntu14", Some("0.28.2"))];
@@ -560,6 +560,11 @@ async fn auto_picks_the_isolator_by_each_agents_mesos_version() {
             "{host}: {isolation}"
         );
         assert_eq!(root.join("etc/mesos-slave/modules").exists(), want_module, "{host}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/mesos-slave/docker_volume_checkpoint_dir")).ok(),
+            (!want_module).then(|| "/var/lib/mesos/isolators/docker/volume\n".to_owned()),
+            "{host}: a persistent checkpoint dir with docker/volume only"
+        );
     }
     c.emulator.shutdown().await;
 }
