@@ -288,8 +288,9 @@ pub struct State {
     /// Nodes waiting for an offer (a ready step, nothing in flight), by hostname, with the
     /// instant the silence that counts toward `--agent-lost-timeout` began: the later of when
     /// the waiting was first seen, SUBSCRIBED, the node's last offer or update, and the end of
-    /// a filter this scheduler set on its offers. Not persisted: after a restart the count
-    /// starts again at SUBSCRIBED, which is later than anything a store could hold.
+    /// a short filter this scheduler set on its offers (nodes under such a filter are kept
+    /// until it ends, waiting or not). Not persisted: after a restart the count starts again at
+    /// SUBSCRIBED, which is later than anything a store could hold.
     pub(crate) silent: HashMap<Box<str>, Time>,
 }
 
@@ -553,12 +554,14 @@ impl State {
     /// Nothing counts while the plan is paused or the scheduler is not subscribed.
     fn mark_silent_nodes(&mut self, now: Time) {
         if !self.subscribed || self.d.paused {
-            self.silent.clear();
+            // Nothing counts; only the ends of short filters still in force are kept.
+            self.silent.retain(|_, since| *since > now);
             return;
         }
         let mut silent = std::mem::take(&mut self.silent);
-        silent.retain(|host, _| {
-            self.d.nodes.get(&**host).is_some_and(|n| self.waits_for_offer(n, now))
+        // A node that stopped waiting leaves, unless a filter of ours still holds its offers.
+        silent.retain(|host, since| {
+            *since > now || self.d.nodes.get(&**host).is_some_and(|n| self.waits_for_offer(n, now))
         });
         for node in self.d.nodes.values() {
             if !silent.contains_key(node.hostname.as_str()) && self.waits_for_offer(node, now) {
@@ -574,7 +577,7 @@ impl State {
         let timeout = self.settings.agent_lost_timeout_secs;
         let mut expired: Vec<(Box<str>, Time)> = silent
             .iter()
-            .filter(|(_, since)| now.secs_since(**since) >= timeout)
+            .filter(|(_, since)| **since <= now && now.secs_since(**since) >= timeout)
             .map(|(host, since)| (host.clone(), *since))
             .collect();
         expired.sort_unstable();
@@ -1147,8 +1150,6 @@ impl State {
         match command {
             Command::Pause => {
                 self.d.paused = true;
-                // A paused plan waits for no offer: the silence counts again after resume.
-                self.silent.clear();
                 self.dirty = true;
                 Ok("plan paused: no new step starts until resumed".to_owned())
             }
@@ -1234,9 +1235,13 @@ impl State {
                             {
                                 self.filtered.insert(host.clone());
                             }
-                            // No offer can come from the node before the filter ends.
-                            if let Some(since) = self.silent.get_mut(host.as_str()) {
+                            // No offer can come from the node before a short filter ends
+                            // (a long one puts it in `filtered`: REVIVE lifts it once the
+                            // node waits). Kept even if the node does not wait yet: it may
+                            // before the next tick.
+                            if *refuse_seconds < self.settings.decline_secs {
                                 let ends = now.plus_secs(refuse_seconds.max(0.0).ceil() as u64);
+                                let since = self.silent.entry(host.as_str().into()).or_insert(ends);
                                 *since = (*since).max(ends);
                             }
                             self.offers_handled += 1;

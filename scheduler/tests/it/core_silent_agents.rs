@@ -90,7 +90,11 @@ impl Allocator {
 }
 
 fn steps_of<'a>(sim: &'a Sim, host: &'a str) -> impl Iterator<Item = &'a StepRecord> {
-    sim.state.plan().steps().filter(move |s| s.node == host)
+    steps_of_state(&sim.state, host)
+}
+
+fn steps_of_state<'a>(state: &'a State, host: &'a str) -> impl Iterator<Item = &'a StepRecord> {
+    state.plan().steps().filter(move |s| s.node == host)
 }
 
 fn lost_nodes(sim: &Sim) -> Vec<String> {
@@ -344,8 +348,9 @@ fn healthy_agents_held_back_by_barriers_and_filters_are_never_marked_lost() {
             slow: "mdm-cluster.protection-domain.agent-1",
         },
     ];
-    // Shorter than the filters of declined offers (120 s) and than the cluster phase's wait.
-    let timeout = 6;
+    // Shorter than the filters of declined offers (120 s), than the cluster phase's wait, and
+    // than the 5 s filter on the offers of a host that is about to reboot.
+    let timeout = 3;
     for (n, case) in cases.iter().enumerate() {
         let settings = Settings { agent_lost_timeout_secs: timeout, ..settings((case.mode)()) };
         let mut sim = Sim::new(settings.clone(), (case.agents)());
@@ -354,6 +359,9 @@ fn healthy_agents_held_back_by_barriers_and_filters_are_never_marked_lost() {
         // One cluster step runs long (150 s): meanwhile every other node waits behind the
         // cluster phase's barrier, its offers declined with long filters and no REVIVE.
         let mut slow_for = 150;
+        // A host takes 3 s to go down after its reboot step reported: its offers still show
+        // the executor, and are declined with a short filter.
+        let mut going_down: HashMap<String, u32> = HashMap::new();
         for round in 0..800 {
             if sim.state.plan().is_complete() {
                 break;
@@ -374,6 +382,26 @@ fn healthy_agents_held_back_by_barriers_and_filters_are_never_marked_lost() {
                 }
                 _ => sim.finish_all(),
             }
+            for agent in &mut sim.agents {
+                let rebooting = steps_of_state(&sim.state, &agent.host)
+                    .any(|s| s.reboot_from.is_some() && s.status == StepStatus::Prepared);
+                if rebooting && !going_down.contains_key(&agent.host) {
+                    going_down.insert(agent.host.clone(), 3);
+                }
+                match going_down.get_mut(&agent.host) {
+                    Some(0) | None => {}
+                    Some(left) => {
+                        *left -= 1;
+                        agent.executor_running = *left > 0;
+                    }
+                }
+            }
+            // More allocations before the tick, as a master allocating more often than the loop
+            // ticks makes them: a REVIVE, the offers it brings and their answers can all come
+            // before the tick sees a node waiting.
+            for _ in 0..2 {
+                alloc.offer_and_decide(&mut sim);
+            }
             sim.now = sim.now.plus_secs(1);
             sim.apply(Input::Tick);
             assert!(lost_nodes(&sim).is_empty(), "case {n}, round {round}: {:?}", lost_nodes(&sim));
@@ -386,6 +414,7 @@ fn healthy_agents_held_back_by_barriers_and_filters_are_never_marked_lost() {
         }
         assert_eq!(slow_for, 0, "case {n}: {} ran long", case.slow);
         assert!(sim.state.plan().is_complete(), "case {n}: the deployment completes");
+        assert_eq!(going_down.len(), sim.agents.len(), "case {n}: every host rebooted slowly");
         assert!(sim.state.plan().steps().all(|s| !s.lost_node), "case {n}");
         // The test has teeth: agents went far longer than the timeout without offering.
         let longest = alloc.longest_quiet.values().max().copied().unwrap_or(0);
