@@ -412,7 +412,9 @@ impl Attribute {
     }
 }
 
-/// `Resource` (`name`, `type` required; mem and disk in MB).
+/// `Resource` (`name`, `type` required; mem and disk in MB). The rarely present `reservation`
+/// and `disk` are boxed: inline they made every resource 720 bytes (a 10,000-agent OFFERS event
+/// decoded to ~23 MiB), boxed it is under a third of that; the JSON is the same.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -433,12 +435,12 @@ pub struct Resource {
     pub allocation_info: Option<AllocationInfo>,
     /// Pre-refinement dynamic reservation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reservation: Option<ReservationInfo>,
+    pub reservation: Option<Box<ReservationInfo>>,
     /// Refinement-format reservation stack (empty = unreserved).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<ReservationInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk: Option<DiskInfo>,
+    pub disk: Option<Box<DiskInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocable: Option<Empty>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,14 +7,16 @@
 //! made ([`State::launch_task`]), so a round's launches never hold all their tasks at once.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use mesos::scheduler::{Acknowledge, CallKind, Kill, Reconcile, ReconcileTask, Revive, Suppress};
-use mesos::v1::{AgentID, Filters, Offer, OfferID, Operation, Resource, TaskID, TaskInfo};
+use mesos::v1::{AgentID, Filters, OfferID, Operation, TaskID, TaskInfo};
 use scaleio::step::StepEnvelope;
 use scaleio::topology::{Mode, Persona};
 
 use super::Time;
-use super::executor_info::{self, earmark, executor_id, offered};
+use super::executor_info::{self, earmark, executor_id};
+use super::offer::{HeldOffer, Shape};
 use super::plan::{Action, StepPos, StepStatus};
 use super::render::{self, Context, MdmIps, Rendered};
 use super::settings::BundleRef;
@@ -40,8 +42,9 @@ pub enum Decision {
         task_id: TaskID,
         /// The offer's agent.
         agent_id: AgentID,
-        /// The task's own resources, shaped like the offered ones (they shape the executor's).
-        resources: Vec<Resource>,
+        /// How the offer's CPUs and memory are shaped: the task's own resources copy it (and
+        /// they shape the executor's); see [`executor_info::task_resources`].
+        shape: Shape,
         /// Filter for the offer's leftover.
         refuse_seconds: f64,
     },
@@ -163,7 +166,7 @@ impl State {
     /// `ExecutorInfo`. A pure function of the decision and the state, which `commit` does not
     /// change in anything it reads, so it gives the same task before and after the commit.
     pub fn launch_task(&self, decision: &Decision) -> Option<TaskInfo> {
-        let Decision::Launch { step, task_id, agent_id, resources, .. } = decision else {
+        let Decision::Launch { step, task_id, agent_id, shape, .. } = decision else {
             return None;
         };
         let record = self.d.plan.at(self.d.plan.find(step)?);
@@ -180,19 +183,20 @@ impl State {
         let Ok(Rendered::Step(s)) = render::render(&record.action, &ctx) else { return None };
         let is_mdm = node.persona.is_some_and(Persona::is_mdm);
         let framework_id = self.d.framework_id.clone().map(mesos::v1::FrameworkID::new);
+        let resources = executor_info::task_resources(&self.settings, shape);
         let executor = executor_info::executor_info(
             &self.settings,
             host,
             is_mdm,
             bundle,
             framework_id.as_ref(),
-            resources,
+            &resources,
         );
         Some(executor_info::task_info(
             &record.id,
             task_id.clone(),
             agent_id.clone(),
-            resources.clone(),
+            resources,
             executor,
             &StepEnvelope::new(s),
         ))
@@ -217,7 +221,7 @@ enum ForOffer {
     Decline { refuse_seconds: f64, reason: String },
 }
 
-fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
+fn for_offer(state: &State, offer: &HeldOffer, now: Time) -> ForOffer {
     let long = state.settings.decline_secs;
     let host = offer.hostname.as_str();
     let idle = |reason: &str| ForOffer::Decline { refuse_seconds: long, reason: reason.to_owned() };
@@ -268,7 +272,7 @@ fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
         cpus += e.cpus;
         mem += e.mem_mb;
     }
-    let (have_cpus, have_mem) = (offered(offer, "cpus"), offered(offer, "mem"));
+    let (have_cpus, have_mem) = (offer.cpus, offer.mem);
     if have_cpus + 1e-9 < cpus || have_mem + 1e-9 < mem {
         return ForOffer::Decline {
             refuse_seconds: TOO_SMALL_REFUSE_SECS,
@@ -284,7 +288,7 @@ fn for_offer(state: &State, offer: &Offer, now: Time) -> ForOffer {
         step: step.id.clone(),
         task_id: executor_info::task_id(&step.id, step.attempts + 1),
         agent_id: offer.agent_id.clone(),
-        resources: executor_info::task_resources(&state.settings, Some(offer)),
+        shape: Arc::clone(&offer.shape),
         refuse_seconds: long,
     })
 }

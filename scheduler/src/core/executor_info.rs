@@ -3,8 +3,8 @@
 //! of the node, its bundle and the settings.
 
 use mesos::v1::{
-    AgentID, Bytes, CommandInfo, ExecutorID, ExecutorInfo, ExecutorType, FrameworkID, Offer,
-    Resource, TaskID, TaskInfo, Uri,
+    AgentID, Bytes, CommandInfo, ExecutorID, ExecutorInfo, ExecutorType, FrameworkID, Resource,
+    TaskID, TaskInfo, Uri,
 };
 use scaleio::step::StepEnvelope;
 
@@ -28,11 +28,6 @@ pub fn is_ours(task_id: &str) -> bool {
     task_id.starts_with("scaleio.")
 }
 
-/// Scalar amounts offered under `name` (summed over every offered resource of that name).
-pub fn offered(offer: &Offer, name: &str) -> f64 {
-    offer.resources.iter().filter(|r| r.name == name).filter_map(Resource::scalar_value).sum()
-}
-
 /// A scalar resource of `amount`, shaped like the first one named `name` in `shape` (role,
 /// allocation, reservations), so it matches what the master offered; a plain unreserved one if
 /// `shape` has none.
@@ -43,10 +38,9 @@ fn reshaped(shape: &[Resource], name: &str, amount: f64) -> Resource {
     }
 }
 
-/// A step task's own resources on `offer` (the settings' task amounts, shaped like the offered
-/// CPUs and memory). They also shape the executor's: see [`executor_info`].
-pub fn task_resources(settings: &Settings, offer: Option<&Offer>) -> Vec<Resource> {
-    let shape = offer.map_or(&[][..], |o| o.resources.as_slice());
+/// A step task's own resources (the settings' task amounts, shaped like an offer's CPUs and
+/// memory: see [`super::offer::Shape`]). They also shape the executor's: see [`executor_info`].
+pub fn task_resources(settings: &Settings, shape: &[Resource]) -> Vec<Resource> {
     let t = settings.task;
     vec![reshaped(shape, "cpus", t.cpus), reshaped(shape, "mem", t.mem_mb)]
 }

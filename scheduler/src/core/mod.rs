@@ -7,6 +7,7 @@
 
 pub mod decide;
 pub mod executor_info;
+pub mod offer;
 pub mod plan;
 pub mod render;
 pub mod settings;

@@ -14,6 +14,9 @@
 //! without its MDM hosts), so a lost MDM host keeps the plan blocked, with the reason on its steps.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 use scaleio::ObjectName;
 use scaleio::step::Component;
@@ -335,6 +338,40 @@ fn make_room(steps: &mut Vec<StepRecord>) {
 /// Position of a step: (phase index, step index).
 pub type StepPos = (usize, usize);
 
+fn step_at(phases: &[Phase], pos: StepPos) -> &StepRecord {
+    &phases[pos.0].steps[pos.1]
+}
+
+fn task_of(phases: &[Phase], pos: StepPos) -> Option<&str> {
+    step_at(phases, pos).task_id.as_deref()
+}
+
+/// Indexes the step at `pos` under `task`, its current task id; an older step indexed under the
+/// same task id gives way (the latest launch wins, as a map insert would).
+fn index_task(
+    by_task: &mut HashTable<StepPos>,
+    hasher: &RandomState,
+    phases: &[Phase],
+    task: &str,
+    pos: StepPos,
+) {
+    let hash = hasher.hash_one(task);
+    match by_task.find_mut(hash, |&p| p != pos && task_of(phases, p) == Some(task)) {
+        Some(other) => *other = pos,
+        None => {
+            by_task
+                .insert_unique(hash, pos, |&p| hasher.hash_one(task_of(phases, p).unwrap_or("")));
+        }
+    }
+}
+
+/// Takes the step at `pos` out of the task index, where it is filed under `task`.
+fn unindex_task(by_task: &mut HashTable<StepPos>, hasher: &RandomState, task: &str, pos: StepPos) {
+    if let Ok(entry) = by_task.find_entry(hasher.hash_one(task), |&p| p == pos) {
+        entry.remove();
+    }
+}
+
 /// What the index remembers of a step between two looks, to undo its part.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -371,8 +408,14 @@ struct NodeIndex {
 /// The plan's index (see [`Plan`]). Everything in it is derived from the phases.
 #[derive(Debug, Clone, Default)]
 struct PlanIndex {
-    by_id: HashMap<Box<str>, StepPos>,
-    by_task: HashMap<Box<str>, StepPos>,
+    hasher: RandomState,
+    /// Steps by id: positions only, hashed and compared through the step's own id, so no id is
+    /// copied (at 10,000 agents the copies of ids and task ids were ~10 MiB).
+    by_id: HashTable<StepPos>,
+    /// Steps by the task id of their latest launch, the same way. An entry is always hashed by
+    /// its step's current task id: [`Plan::resync`] takes the old one out before the new one
+    /// goes in (a growing table rehashes every entry).
+    by_task: HashTable<StepPos>,
     node_slot: HashMap<Box<str>, usize>,
     nodes: Vec<NodeIndex>,
     phases: Vec<PhaseIndex>,
@@ -506,12 +549,14 @@ impl Plan {
 
     /// The position of the step with this id.
     pub fn find(&self, id: &str) -> Option<StepPos> {
-        self.index.by_id.get(id).copied()
+        let hash = self.index.hasher.hash_one(id);
+        self.index.by_id.find(hash, |&p| step_at(&self.phases, p).id == id).copied()
     }
 
     /// The position of the step whose latest launch is `task_id`.
     pub fn find_task(&self, task_id: &str) -> Option<StepPos> {
-        self.index.by_task.get(task_id).copied()
+        let hash = self.index.hasher.hash_one(task_id);
+        self.index.by_task.find(hash, |&p| task_of(&self.phases, p) == Some(task_id)).copied()
     }
 
     /// Whether the plan has steps for this node.
@@ -564,9 +609,14 @@ impl Plan {
         let phase = self.phases[pos.0].name;
         let step = &self.phases[pos.0].steps[pos.1];
         let ix = &mut self.index;
-        ix.by_id.entry(step.id.as_str().into()).or_insert(pos);
+        let phases = &self.phases;
+        let hasher = &ix.hasher;
+        let hash = hasher.hash_one(step.id.as_str());
+        if ix.by_id.find(hash, |&p| step_at(phases, p).id == step.id).is_none() {
+            ix.by_id.insert_unique(hash, pos, |&p| hasher.hash_one(step_at(phases, p).id.as_str()));
+        }
         if let Some(task) = &step.task_id {
-            ix.by_task.insert(task.as_str().into(), pos);
+            index_task(&mut ix.by_task, hasher, phases, task, pos);
         }
         let slot = match ix.node_slot.get(step.node.as_str()) {
             Some(&slot) => slot,
@@ -592,13 +642,12 @@ impl Plan {
         self.remove_status(pos, &seen);
         let step = &self.phases[pos.0].steps[pos.1];
         let ix = &mut self.index;
-        if ix.by_id.get(step.id.as_str()) == Some(&pos) {
-            ix.by_id.remove(step.id.as_str());
-        }
-        if let Some(task) = &step.task_id
-            && ix.by_task.get(task.as_str()) == Some(&pos)
+        if let Ok(entry) = ix.by_id.find_entry(ix.hasher.hash_one(step.id.as_str()), |&p| p == pos)
         {
-            ix.by_task.remove(task.as_str());
+            entry.remove();
+        }
+        if let Some(task) = &step.task_id {
+            unindex_task(&mut ix.by_task, &ix.hasher, task, pos);
         }
         if let Some(&slot) = ix.node_slot.get(step.node.as_str()) {
             ix.nodes[slot].steps.retain(|&p| p != pos);
@@ -664,13 +713,12 @@ impl Plan {
         let phase = self.phases[pos.0].name;
         let now = Seen::of(self.at(pos), phase);
         if now.task_id != seen.task_id {
-            if let Some(old) = &seen.task_id
-                && self.index.by_task.get(old.as_str()) == Some(&pos)
-            {
-                self.index.by_task.remove(old.as_str());
+            let ix = &mut self.index;
+            if let Some(old) = &seen.task_id {
+                unindex_task(&mut ix.by_task, &ix.hasher, old, pos);
             }
             if let Some(new) = &now.task_id {
-                self.index.by_task.insert(new.as_str().into(), pos);
+                index_task(&mut ix.by_task, &ix.hasher, &self.phases, new, pos);
             }
         }
         if now.status == seen.status && now.passes == seen.passes {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::Time;
 use super::decide::Decision;
 use super::executor_info::is_ours;
+use super::offer::{HeldOffer, Shapes, offered};
 use super::plan::{Plan, StepPos, StepStatus};
 use super::settings::{OS_ATTRIBUTE, Settings};
 
@@ -264,7 +265,9 @@ fn step_failure(data: &[u8]) -> Option<StepFailure> {
 pub struct State {
     pub(crate) settings: Settings,
     pub(crate) d: Durable,
-    pub(crate) offers: Vec<Offer>,
+    pub(crate) offers: Vec<HeldOffer>,
+    /// The offers' shapes, each kept once.
+    pub(crate) shapes: Shapes,
     /// Ids of `offers`, for the duplicate check and lookups.
     pub(crate) offer_ids: HashSet<OfferID>,
     pub(crate) acks: Vec<Acknowledge>,
@@ -323,6 +326,7 @@ impl State {
             settings,
             d: persisted.state,
             offers: Vec::new(),
+            shapes: Shapes::default(),
             offer_ids: HashSet::new(),
             acks: Vec::new(),
             kills: Vec::new(),
@@ -396,7 +400,7 @@ impl State {
     }
 
     /// Offers held (not yet accepted or declined).
-    pub fn offers(&self) -> &[Offer] {
+    pub fn offers(&self) -> &[HeldOffer] {
         &self.offers
     }
 
@@ -678,7 +682,7 @@ impl State {
         self.offer_ids.clear();
     }
 
-    fn retain_offers(&mut self, mut keep: impl FnMut(&Offer) -> bool) {
+    fn retain_offers(&mut self, mut keep: impl FnMut(&HeldOffer) -> bool) {
         let ids = &mut self.offer_ids;
         self.offers.retain(|o| {
             let k = keep(o);
@@ -698,27 +702,10 @@ impl State {
                 hosts.insert(offer.hostname.clone());
             }
             if self.offer_ids.insert(offer.id.clone()) {
-                self.offers.push(Self::kept(offer));
+                self.offers.push(self.shapes.hold(offer));
             }
         }
         self.assign(&hosts);
-    }
-
-    /// What `State` keeps of an offer until `commit` uses it up: what `decide` and `commit` read
-    /// (ids, agent, host, running executors, the CPUs and memory that size a launch and shape
-    /// its resources). `see_agent` has already taken the rest (address, attributes, disk) into
-    /// the node; at 10,000 agents the whole offers were a quarter of the core's peak memory.
-    fn kept(offer: Offer) -> Offer {
-        let resources =
-            offer.resources.into_iter().filter(|r| r.name == "cpus" || r.name == "mem").collect();
-        Offer {
-            url: None,
-            domain: None,
-            attributes: Vec::new(),
-            unavailability: None,
-            resources,
-            ..offer
-        }
     }
 
     /// Records the agent behind an offer: identity, address, capacity, attributes; handles a new
@@ -730,9 +717,9 @@ impl State {
             .and_then(|u| u.address.ip.clone())
             .unwrap_or_else(|| offer.hostname.clone());
         let capacity = Capacity {
-            cpus: super::executor_info::offered(offer, "cpus"),
-            mem_mb: super::executor_info::offered(offer, "mem"),
-            disk_mb: super::executor_info::offered(offer, "disk"),
+            cpus: offered(offer, "cpus"),
+            mem_mb: offered(offer, "mem"),
+            disk_mb: offered(offer, "disk"),
         };
         let attributes = read_attributes(offer);
         let agent_id = offer.agent_id.value.clone();

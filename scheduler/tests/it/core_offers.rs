@@ -63,6 +63,68 @@ fn the_first_launch_carries_the_executor_earmark_and_later_ones_only_the_task() 
     assert!(sim.launches.iter().all(|l| l.executor == executor));
 }
 
+/// Launches on offers of reserved resources: the task's and the executor's resources are
+/// shaped like what each offer offered (the master refuses anything else), while the core keeps
+/// one shared copy of each shape instead of every offer's resources.
+#[test]
+fn launches_are_shaped_like_their_offers_resources() {
+    use mesos::v1::{AllocationInfo, ReservationInfo, ReservationType, Resource};
+    let mut sim = Sim::new(
+        settings(preconfigured()),
+        vec![Agent::new(1, 2.0, 4096.0), Agent::new(2, 2.0, 4096.0), Agent::new(3, 2.0, 4096.0)],
+    );
+    let reserved = |mut r: Resource, role: &str| {
+        r.role = None;
+        r.allocation_info = Some(AllocationInfo { role: Some(role.to_owned()) });
+        r.reservations = vec![ReservationInfo {
+            kind: Some(ReservationType::Static),
+            role: Some(role.to_owned()),
+            principal: None,
+            labels: None,
+        }];
+        r
+    };
+    let roles = ["storage", "storage", "ops"];
+    let offers: Vec<_> = sim
+        .agents
+        .iter()
+        .zip(roles)
+        .enumerate()
+        .map(|(i, (a, role))| {
+            let mut o = offer(&format!("R{i}"), a);
+            o.resources = o
+                .resources
+                .into_iter()
+                .map(|r| if r.name == "disk" { r } else { reserved(r, role) })
+                .collect();
+            o
+        })
+        .collect();
+    sim.apply(Input::Offers(offers));
+    let held = sim.state.offers();
+    assert_eq!(held.len(), 3);
+    assert!(std::sync::Arc::ptr_eq(&held[0].shape, &held[1].shape), "one copy per shape");
+    assert_eq!((held[2].cpus, held[2].mem), (2.0, 4096.0));
+    let d = sim.decide();
+    let tasks: Vec<_> = launches(&d)
+        .into_iter()
+        .map(|l| {
+            let Some(CallKind::Accept(a)) = l.call(&sim.state) else { panic!("{l:?}") };
+            a.operations[0].launch.as_ref().expect("launch").task_infos[0].clone()
+        })
+        .collect();
+    assert_eq!(tasks.len(), 3, "{d:?}");
+    for (task, role) in tasks.iter().zip(roles) {
+        let executor = task.executor.as_ref().expect("executor");
+        for r in task.resources.iter().chain(&executor.resources) {
+            assert_eq!(r.allocation_info.as_ref().and_then(|a| a.role.as_deref()), Some(role));
+            assert_eq!(r.reservations[0].role.as_deref(), Some(role), "{r:?}");
+            assert_eq!(r.role, None);
+            assert!(r.scalar_value().is_some_and(|v| v > 0.0), "{r:?}");
+        }
+    }
+}
+
 #[test]
 fn an_rhel_agent_gets_the_rhel_bundle_and_an_mdm_gets_the_mdm_earmark() {
     let mut agents = five_agents();
