@@ -295,7 +295,11 @@ fn for_offer(state: &State, offer: &HeldOffer, now: Time) -> ForOffer {
 
 /// What to do now.
 pub fn decide(state: &State, now: Time) -> Vec<Decision> {
-    let mut out = Vec::new();
+    // At most one decision per offer, acknowledgement, kill and reconciliation, and two more:
+    // sized once, a round of 10,000 offers does not double its way up (and leave half unused).
+    let mut out = Vec::with_capacity(
+        state.reconcile.len() + 1 + state.acks.len() + state.kills.len() + state.offers.len() + 1,
+    );
     if !state.subscribed {
         return out;
     }

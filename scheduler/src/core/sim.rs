@@ -260,10 +260,10 @@ pub fn result_for(step: &Step, agent: &mut Agent) -> StepResult {
     StepResult { changed: true, outcome, transcript_sha256: None }
 }
 
-/// A launched task not yet answered, as the simulated executor holds it: the executor's copy of
-/// the step and where it runs. The `ExecutorInfo` is not kept: the agent's earmark is read from
-/// it at launch, and a large benchmark should not count a simulated executor's copy of it as
-/// the scheduler's memory.
+/// A launched task not yet answered, as the simulated executor holds it: the task's data as sent
+/// (the step envelope's JSON, read when the executor answers) and where it runs. The
+/// `ExecutorInfo` is not kept: the agent's earmark is read from it at launch. A large benchmark
+/// should count as little simulated-executor memory as it can as the scheduler's.
 #[derive(Debug, Clone)]
 pub struct Running {
     /// Step id.
@@ -274,8 +274,8 @@ pub struct Running {
     pub agent: String,
     /// Hostname it went to.
     pub host: String,
-    /// The step it carries.
-    pub envelope: StepEnvelope,
+    /// The task's data: the step envelope as JSON.
+    pub data: Vec<u8>,
 }
 
 /// A launch as recorded in the history ([`Sim::launches`]): what [`Running`] holds and the
@@ -294,6 +294,11 @@ pub struct Launched {
     pub envelope: StepEnvelope,
     /// The executor it names.
     pub executor: mesos::v1::ExecutorInfo,
+}
+
+/// The step a running task carries, read from its data as the executor reads it.
+fn envelope_of(l: &Running) -> StepEnvelope {
+    StepEnvelope::from_json(&l.data).expect("a valid step envelope")
 }
 
 /// The simulated cluster.
@@ -397,10 +402,9 @@ impl Sim {
         for d in decisions {
             if let Decision::Launch { step, .. } = d {
                 // Rendered one at a time, as the loop makes each call.
-                let task = self.state.launch_task(d).expect("a committed launch renders its task");
-                let envelope =
-                    StepEnvelope::from_json(task.data.as_ref().expect("data").as_slice())
-                        .expect("a valid step envelope");
+                let mut task =
+                    self.state.launch_task(d).expect("a committed launch renders its task");
+                let data = task.data.take().expect("data").0;
                 let executor = task.executor.as_ref().expect("executor info");
                 let i = self.agent_index(&task.agent_id.value, false);
                 let agent = &mut self.agents[i];
@@ -425,7 +429,7 @@ impl Sim {
                     task: task.task_id.value.clone(),
                     agent: task.agent_id.value.clone(),
                     host: agent.host.clone(),
-                    envelope,
+                    data,
                 };
                 if self.keep_history {
                     self.launches.push(Launched {
@@ -433,7 +437,7 @@ impl Sim {
                         task: l.task.clone(),
                         agent: l.agent.clone(),
                         host: l.host.clone(),
-                        envelope: l.envelope.clone(),
+                        envelope: envelope_of(&l),
                         executor: executor.clone(),
                     });
                 }
@@ -477,7 +481,7 @@ impl Sim {
         let u = self.uuid();
         let running = Input::Update(status(&l.task, &l.agent, TaskState::Running, None, Some(u)));
         let i = self.agent_index(&l.host, true);
-        let result = result_for(&l.envelope.step, &mut self.agents[i]);
+        let result = result_for(&envelope_of(&l).step, &mut self.agents[i]);
         let rebooting = matches!(result.outcome, Outcome::Reboot { rebooting: true, .. });
         let data = ResultEnvelope::new(result).to_json();
         let u = self.uuid();
@@ -501,7 +505,7 @@ impl Sim {
         let i = self.running.iter().position(|l| l.step == step).expect("running step");
         let l = self.running.remove(i);
         let failure = StepFailure {
-            kind: l.envelope.step.kind().into(),
+            kind: envelope_of(&l).step.kind().into(),
             message: "dpkg: error processing archive".into(),
             command: Some(vec!["dpkg".into(), "-i".into()]),
             exit_code: Some(1),

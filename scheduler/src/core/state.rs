@@ -936,6 +936,10 @@ impl State {
         // The scheduler's own host (rebooted last), named by hostname or by IP.
         let own = &self.settings.scheduler_host;
         let mut own_host: Option<String> = None;
+        let new = usable.iter().filter(|h| !self.d.plan.has_node(h)).count();
+        if new > 1 {
+            self.d.plan.reserve_nodes(new);
+        }
         for host in usable {
             let node = self.d.nodes.get_mut(&host).expect("usable hosts are known nodes");
             if node.persona.is_none() {
