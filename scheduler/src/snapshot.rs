@@ -42,7 +42,7 @@ fn step_status(s: CoreStatus) -> StepStatus {
 fn step_view(s: &StepRecord) -> StepView {
     StepView {
         id: s.id.clone(),
-        node: Some(s.node.clone()),
+        node: Some(s.node.to_string()),
         kind: s.action.kind().to_owned(),
         status: step_status(s.status),
         attempts: s.attempts,
@@ -78,7 +78,8 @@ pub fn view(state: &State, facts: &LoopFacts) -> View {
         .nodes
         .values()
         .map(|n| {
-            let steps: Vec<&StepRecord> = d.plan.steps().filter(|s| s.node == n.hostname).collect();
+            let steps: Vec<&StepRecord> =
+                d.plan.steps().filter(|s| *s.node == *n.hostname).collect();
             let status = if n.lost {
                 NodeStatus::Lost
             } else if steps.iter().any(|s| s.status == CoreStatus::Error) {

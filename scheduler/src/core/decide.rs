@@ -170,7 +170,7 @@ impl State {
             return None;
         };
         let record = self.d.plan.at(self.d.plan.find(step)?);
-        let host = record.node.as_str();
+        let host = record.node.as_ref();
         let node = self.d.nodes.get(host)?;
         let bundle = self.bundle_of(node)?;
         let ctx = Context {
@@ -320,7 +320,7 @@ pub fn decide(state: &State, now: Time) -> Vec<Decision> {
             }
             Some(ReconcileTask {
                 task_id: TaskID::new(task),
-                agent_id: s.agent_id.clone().map(AgentID::new),
+                agent_id: s.agent_id.as_deref().map(AgentID::new),
             })
         })
         .collect();

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -228,8 +229,8 @@ impl StepStatus {
 pub struct StepRecord {
     /// Stable id, e.g. `sds.agent-3`.
     pub id: String,
-    /// Hostname of the node it runs on.
-    pub node: String,
+    /// Hostname of the node it runs on (one copy per node, shared by its steps).
+    pub node: Arc<str>,
     /// What it does.
     pub action: Action,
     /// Where it stands.
@@ -242,9 +243,10 @@ pub struct StepRecord {
     /// Mesos task id of the latest launch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
-    /// Agent id the latest launch went to.
+    /// Agent id the latest launch went to (shared with the node's other steps that went to
+    /// the same agent: see [`Plan::agent_id`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
+    pub agent_id: Option<Arc<str>>,
     /// First launch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
@@ -264,10 +266,10 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
-    fn new(id: String, node: &str, action: Action) -> StepRecord {
+    fn new(id: String, node: Arc<str>, action: Action) -> StepRecord {
         StepRecord {
             id,
-            node: node.to_owned(),
+            node,
             action,
             status: StepStatus::Pending,
             attempts: 0,
@@ -399,6 +401,10 @@ struct PhaseIndex {
 /// One node's part of the index.
 #[derive(Debug, Clone)]
 struct NodeIndex {
+    /// Its hostname: the one copy its steps share.
+    name: Arc<str>,
+    /// The agent id its latest launch went to: the one copy its steps share.
+    agent: Option<Arc<str>>,
     /// Its steps, in plan order.
     steps: Vec<StepPos>,
     /// Marked for a readiness check at the next [`Plan::take_ready`].
@@ -416,7 +422,7 @@ struct PlanIndex {
     /// its step's current task id: [`Plan::resync`] takes the old one out before the new one
     /// goes in (a growing table rehashes every entry).
     by_task: HashTable<StepPos>,
-    node_slot: HashMap<Box<str>, usize>,
+    node_slot: HashMap<Arc<str>, usize>,
     nodes: Vec<NodeIndex>,
     phases: Vec<PhaseIndex>,
     /// Failed steps by the time of their next attempt.
@@ -585,8 +591,40 @@ impl Plan {
         }
         if let Some(pi) = self.phase_index(phase) {
             make_room(&mut self.phases[pi].steps);
+            let node = self.node_name(node);
             self.phases[pi].steps.push(StepRecord::new(id, node, action));
             self.track((pi, self.phases[pi].steps.len() - 1));
+        }
+    }
+
+    /// The shared copy of a node's hostname (a new node gets its slot in the index).
+    fn node_name(&mut self, host: &str) -> Arc<str> {
+        let ix = &mut self.index;
+        match ix.node_slot.get(host) {
+            Some(&slot) => Arc::clone(&ix.nodes[slot].name),
+            None => {
+                let name: Arc<str> = host.into();
+                ix.nodes.push(NodeIndex {
+                    name: Arc::clone(&name),
+                    agent: None,
+                    steps: Vec::new(),
+                    dirty: false,
+                });
+                ix.node_slot.insert(Arc::clone(&name), ix.nodes.len() - 1);
+                name
+            }
+        }
+    }
+
+    /// The agent id `agent` for the step at `pos`, shared with the other steps of its node that
+    /// went to that agent: at 10,000 agents a copy per step was ~4 MiB.
+    pub fn agent_id(&mut self, pos: StepPos, agent: &str) -> Arc<str> {
+        let node = &self.phases[pos.0].steps[pos.1].node;
+        let slot = self.index.node_slot[node];
+        let cached = &mut self.index.nodes[slot].agent;
+        match cached {
+            Some(a) if &**a == agent => Arc::clone(a),
+            _ => Arc::clone(cached.insert(agent.into())),
         }
     }
 
@@ -607,6 +645,15 @@ impl Plan {
     /// Adds the step at `pos` to the index.
     fn track(&mut self, pos: StepPos) {
         let phase = self.phases[pos.0].name;
+        // Steps read from the store come with copies of their node's hostname and agent id: they
+        // take the shared ones.
+        let name = Arc::clone(&self.phases[pos.0].steps[pos.1].node);
+        let name = self.node_name(&name);
+        let agent = self.phases[pos.0].steps[pos.1].agent_id.clone();
+        let agent = agent.map(|a| self.agent_id(pos, &a));
+        let step = &mut self.phases[pos.0].steps[pos.1];
+        step.node = name;
+        step.agent_id = agent;
         let step = &self.phases[pos.0].steps[pos.1];
         let ix = &mut self.index;
         let phases = &self.phases;
@@ -618,14 +665,7 @@ impl Plan {
         if let Some(task) = &step.task_id {
             index_task(&mut ix.by_task, hasher, phases, task, pos);
         }
-        let slot = match ix.node_slot.get(step.node.as_str()) {
-            Some(&slot) => slot,
-            None => {
-                ix.nodes.push(NodeIndex { steps: Vec::new(), dirty: false });
-                ix.node_slot.insert(step.node.as_str().into(), ix.nodes.len() - 1);
-                ix.nodes.len() - 1
-            }
-        };
+        let slot = ix.node_slot[&step.node];
         let steps = &mut ix.nodes[slot].steps;
         let at = steps.partition_point(|&p| p < pos);
         steps.insert(at, pos);
@@ -649,7 +689,7 @@ impl Plan {
         if let Some(task) = &step.task_id {
             unindex_task(&mut ix.by_task, &ix.hasher, task, pos);
         }
-        if let Some(&slot) = ix.node_slot.get(step.node.as_str()) {
+        if let Some(&slot) = ix.node_slot.get(step.node.as_ref()) {
             ix.nodes[slot].steps.retain(|&p| p != pos);
         }
         ix.total -= 1;
@@ -699,7 +739,7 @@ impl Plan {
 
     /// Marks the node of the step at `pos` for a readiness check.
     fn mark_node(&mut self, pos: StepPos) {
-        let node = self.phases[pos.0].steps[pos.1].node.as_str();
+        let node = self.phases[pos.0].steps[pos.1].node.as_ref();
         if let Some(&slot) = self.index.node_slot.get(node)
             && !self.index.nodes[slot].dirty
         {
@@ -961,7 +1001,7 @@ impl Plan {
         let id = format!("reboot.{host}");
         let exists = self.find(&id).is_some();
         if let (false, Some(pi)) = (exists, self.phase_index(PhaseName::Reboot)) {
-            let step = StepRecord::new(id, host, Action::Reboot);
+            let step = StepRecord::new(id, self.node_name(host), Action::Reboot);
             let own = self.node_positions(scheduler_host).iter().find(|p| p.0 == pi).copied();
             match own {
                 Some(pos) if host != scheduler_host => self.insert(pos, step),
@@ -1012,7 +1052,7 @@ impl Plan {
                 let mut by_node: HashMap<&str, usize> = HashMap::new();
                 for (si, step) in phase.steps.iter().enumerate() {
                     if step.status != StepStatus::Complete {
-                        by_node.entry(step.node.as_str()).or_insert(si);
+                        by_node.entry(step.node.as_ref()).or_insert(si);
                     }
                     if !step.passes(phase.name) {
                         first.get_or_insert(si);
@@ -1052,7 +1092,7 @@ impl Barriers<'_> {
     pub fn deps_complete(&self, pos: StepPos) -> bool {
         let (pi, si) = pos;
         let phase = &self.plan.phases[pi];
-        let node = phase.steps[si].node.as_str();
+        let node = phase.steps[si].node.as_ref();
         for (earlier, barrier) in self.plan.phases[..pi].iter().zip(&self.phases) {
             let all_nodes =
                 earlier.name == PhaseName::MdmCluster || phase.name == PhaseName::Reboot;

@@ -522,7 +522,7 @@ impl State {
             if step.status == StepStatus::Complete || step.lost_node {
                 continue;
             }
-            if let Some(message) = expired.get(step.node.as_str()) {
+            if let Some(message) = expired.get(step.node.as_ref()) {
                 tracing::warn!(step = %step.id, "{message}");
                 step.status = StepStatus::Error;
                 step.lost_node = true;
@@ -649,7 +649,7 @@ impl State {
             .filter_map(|s| {
                 Some(ReconcileTask {
                     task_id: TaskID::new(s.task_id.clone()?),
-                    agent_id: s.agent_id.clone().map(AgentID::new),
+                    agent_id: s.agent_id.as_deref().map(AgentID::new),
                 })
             })
             .collect();
@@ -1078,7 +1078,7 @@ impl State {
                     facts.kernel,
                     facts.devices.free.len()
                 );
-                if let Some(node) = self.d.nodes.get_mut(&host) {
+                if let Some(node) = self.d.nodes.get_mut(&*host) {
                     node.boot_id = Some(facts.boot_id.clone());
                     node.facts = Some(facts);
                 }
@@ -1096,7 +1096,7 @@ impl State {
             }
             Outcome::Reboot { boot_id, rebooting: false } => {
                 message = format!("rebooted (boot id {boot_id})");
-                if let Some(node) = self.d.nodes.get_mut(&host) {
+                if let Some(node) = self.d.nodes.get_mut(&*host) {
                     node.boot_id = Some(boot_id);
                 }
             }
@@ -1198,14 +1198,15 @@ impl State {
                     }
                     self.offers_handled += 1;
                     if let Some(pos) = self.d.plan.find(step) {
+                        let agent = self.d.plan.agent_id(pos, &agent_id.value);
                         let mut record = self.d.plan.at_mut(pos);
                         record.attempts += 1;
                         record.status = StepStatus::Starting;
                         record.task_id = Some(task_id.value.clone());
-                        record.agent_id = Some(agent_id.value.clone());
+                        record.agent_id = Some(agent);
                         record.started_at.get_or_insert(now);
                         record.updated_at = Some(now);
-                        let node = record.node.clone();
+                        let node = record.node.to_string();
                         self.filtered.insert(node);
                         self.dirty = true;
                         self.calls_wait = true;

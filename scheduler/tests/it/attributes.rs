@@ -102,8 +102,13 @@ impl Cluster {
     }
 
     fn hosts_with_steps(&self) -> Vec<String> {
-        let mut hosts: Vec<String> =
-            self.state().plan().steps().map(|s| s.node.clone()).filter(|n| !n.is_empty()).collect();
+        let mut hosts: Vec<String> = self
+            .state()
+            .plan()
+            .steps()
+            .map(|s| s.node.to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
         hosts.sort();
         hosts.dedup();
         hosts

@@ -59,7 +59,7 @@ fn steps_of<'a>(
     sim: &'a Sim,
     host: &'a str,
 ) -> impl Iterator<Item = &'a scheduler::core::StepRecord> {
-    sim.state.plan().steps().filter(move |s| s.node == host)
+    sim.state.plan().steps().filter(move |s| &*s.node == host)
 }
 
 struct Case {
@@ -170,7 +170,7 @@ fn a_lost_agent_errors_its_steps_after_the_timeout_and_the_others_finish_what_th
             .state
             .plan()
             .steps()
-            .filter(|s| s.node != case.lost)
+            .filter(|s| &*s.node != case.lost)
             .all(|s| s.status == StepStatus::Complete);
         assert_eq!(others_done, case.others_finish, "{name}: the other nodes finish");
         if !case.others_finish {

@@ -352,6 +352,6 @@ fn the_schedulers_own_host_named_by_ip_reboots_last() {
     assert!(sim.run(300));
     let reboot =
         sim.state.plan().phases().iter().find(|p| p.name == PhaseName::Reboot).expect("reboot");
-    let order: Vec<&str> = reboot.steps.iter().map(|s| s.node.as_str()).collect();
+    let order: Vec<&str> = reboot.steps.iter().map(|s| s.node.as_ref()).collect();
     assert_eq!(order, ["agent-1", "agent-3", "agent-2"]);
 }

@@ -215,7 +215,7 @@ pub(super) fn critical_path(plan: &Plan) -> usize {
         let mut deepest = 0;
         let mut previous = 0;
         for step in &phase.steps {
-            let node = step.node.as_str();
+            let node = step.node.as_ref();
             let mut before = 0;
             for (name, nodes, all) in &done {
                 let all_nodes = *name == PhaseName::MdmCluster || phase.name == PhaseName::Reboot;
