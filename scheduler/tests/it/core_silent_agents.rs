@@ -94,7 +94,7 @@ fn steps_of<'a>(sim: &'a Sim, host: &'a str) -> impl Iterator<Item = &'a StepRec
 }
 
 fn steps_of_state<'a>(state: &'a State, host: &'a str) -> impl Iterator<Item = &'a StepRecord> {
-    state.plan().steps().filter(move |s| s.node == host)
+    state.plan().steps().filter(move |s| &*s.node == host)
 }
 
 fn lost_nodes(sim: &Sim) -> Vec<String> {
@@ -260,7 +260,7 @@ fn an_agent_removed_while_the_scheduler_was_down_is_marked_lost_after_the_timeou
             .state
             .plan()
             .steps()
-            .filter(|s| s.node != host)
+            .filter(|s| &*s.node != host)
             .all(|s| s.status == StepStatus::Complete);
         assert_eq!(others_done, case.others_finish, "{name}: the other nodes finish");
         assert!(
