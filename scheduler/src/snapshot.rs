@@ -46,7 +46,7 @@ fn step_view(s: &StepRecord) -> StepView {
         kind: s.action.kind().to_owned(),
         status: step_status(s.status),
         attempts: s.attempts,
-        message: s.message.clone(),
+        message: s.message.as_deref().map(str::to_owned),
         started_at: millis(s.started_at),
         finished_at: millis(s.finished_at),
     }

@@ -13,6 +13,7 @@
 //! `reboot` phase pass over it. The `mdm-cluster` phase never does (the cluster cannot be built
 //! without its MDM hosts), so a lost MDM host keeps the plan blocked, with the reason on its steps.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -237,9 +238,10 @@ pub struct StepRecord {
     pub status: StepStatus,
     /// Launches so far (a reboot's relaunch after the node came back counts too).
     pub attempts: u32,
-    /// Progress, result summary or failure reason.
+    /// Progress, result summary or failure reason (the common ones, such as `done (changed)`,
+    /// are not a copy per step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub message: Option<Cow<'static, str>>,
     /// Mesos task id of the latest launch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,

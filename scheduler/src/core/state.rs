@@ -4,6 +4,7 @@
 //! offers, pending acknowledgements and reconciliation requests are not (they die with the
 //! subscription anyway).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use mesos::scheduler::{Acknowledge, Event, ReconcileTask};
@@ -42,9 +43,9 @@ pub struct Node {
     /// Imperative placement from the attributes.
     #[serde(default)]
     pub placement: Placement,
-    /// What preflight found.
+    /// What preflight found (boxed: a node without facts yet, and the nodes map, stay small).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub facts: Option<PreflightFacts>,
+    pub facts: Option<Box<PreflightFacts>>,
     /// Latest boot id reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
@@ -526,7 +527,7 @@ impl State {
                 tracing::warn!(step = %step.id, "{message}");
                 step.status = StepStatus::Error;
                 step.lost_node = true;
-                step.message = Some(message.clone());
+                step.message = Some(Cow::from(message.clone()));
                 step.updated_at = Some(now);
                 self.dirty = true;
             }
@@ -614,8 +615,9 @@ impl State {
                 step.lost_node = false;
                 if step.status == StepStatus::Error {
                     step.status = StepStatus::Pending;
-                    step.message =
-                        Some(format!("the agent on {host} is back; the step runs again"));
+                    step.message = Some(Cow::from(format!(
+                        "the agent on {host} is back; the step runs again"
+                    )));
                     step.updated_at = Some(now);
                 }
                 self.dirty = true;
@@ -1005,20 +1007,21 @@ impl State {
                 step.status = StepStatus::Running;
                 step.updated_at = Some(now);
                 if let Some(m) = status.message.filter(|m| !m.is_empty()) {
-                    step.message = Some(m);
+                    step.message = Some(Cow::from(m));
                 }
             }
             TaskState::Finished if status.data.is_none() && status.uuid.is_none() => {
                 // A reconciliation answer: the executor's own update (with the result) was not
                 // acknowledged yet, so the agent sends it again.
                 let mut step = self.d.plan.at_mut(pos);
-                step.message = Some("finished; waiting for the executor's result".to_owned());
+                step.message =
+                    Some(Cow::from("finished; waiting for the executor's result".to_owned()));
                 step.updated_at = Some(now);
             }
             TaskState::Finished => self.finished(now, pos, &status),
             TaskState::Killing | TaskState::Unreachable => {
                 self.d.plan.at_mut(pos).message =
-                    Some(format!("task is {}", status.state.as_str()));
+                    Some(Cow::from(format!("task is {}", status.state.as_str())));
             }
             _ => {
                 let failure = status.data.as_ref().and_then(|d| step_failure(d.as_slice()));
@@ -1060,8 +1063,8 @@ impl State {
                 return self.fail(now, pos, m, false);
             }
         };
-        let mut message =
-            if result.changed { "done (changed)" } else { "done (already so)" }.to_owned();
+        let mut message: Cow<'static, str> =
+            if result.changed { "done (changed)" } else { "done (already so)" }.into();
         match result.outcome {
             Outcome::Preflight(facts) => {
                 if facts.os.family.is_none() {
@@ -1077,25 +1080,27 @@ impl State {
                     facts.os.version_id,
                     facts.kernel,
                     facts.devices.free.len()
-                );
+                )
+                .into();
                 if let Some(node) = self.d.nodes.get_mut(&*host) {
                     node.boot_id = Some(facts.boot_id.clone());
-                    node.facts = Some(facts);
+                    node.facts = Some(Box::new(facts));
                 }
             }
             Outcome::InstallPrerequisites { reboot_required: true, .. } => {
-                message = "done; the pinned kernel runs after the reboot phase".to_owned();
+                message = "done; the pinned kernel runs after the reboot phase".into();
             }
             Outcome::Reboot { boot_id, rebooting: true } => {
                 let mut step = self.d.plan.at_mut(pos);
                 step.reboot_from = Some(boot_id);
                 step.status = StepStatus::Prepared;
                 step.updated_at = Some(now);
-                step.message = Some(format!("reboot issued; waiting for {host} to come back"));
+                step.message =
+                    Some(Cow::from(format!("reboot issued; waiting for {host} to come back")));
                 return;
             }
             Outcome::Reboot { boot_id, rebooting: false } => {
-                message = format!("rebooted (boot id {boot_id})");
+                message = format!("rebooted (boot id {boot_id})").into();
                 if let Some(node) = self.d.nodes.get_mut(&*host) {
                     node.boot_id = Some(boot_id);
                 }
@@ -1119,10 +1124,10 @@ impl State {
         if retryable && step.attempts < max {
             let next = now.plus_secs(delay);
             step.status = StepStatus::Failed { next_attempt_at: next };
-            step.message = Some(format!(
+            step.message = Some(Cow::from(format!(
                 "attempt {} of {max} failed, retrying in {delay} s: {message}",
                 step.attempts
-            ));
+            )));
         } else {
             step.status = StepStatus::Error;
             let why = if retryable {
@@ -1130,10 +1135,10 @@ impl State {
             } else {
                 "cannot be retried automatically".to_owned()
             };
-            step.message = Some(format!(
+            step.message = Some(Cow::from(format!(
                 "{why}; waiting for an operator (POST /v1/steps/{}/retry): {message}",
                 step.id
-            ));
+            )));
         }
     }
 
@@ -1157,7 +1162,7 @@ impl State {
                         step.status = StepStatus::Pending;
                         step.lost_node = false;
                         step.attempts = 0;
-                        step.message = Some("retry requested by an operator".to_owned());
+                        step.message = Some(Cow::from("retry requested by an operator".to_owned()));
                         self.dirty = true;
                         Ok(format!("step {id} will run again"))
                     }
@@ -1269,7 +1274,7 @@ impl State {
                     if let Some(pos) = self.d.plan.find(step) {
                         let mut record = self.d.plan.at_mut(pos);
                         record.status = StepStatus::Complete;
-                        record.message = Some(format!("skipped: {message}"));
+                        record.message = Some(Cow::from(format!("skipped: {message}")));
                         record.finished_at = Some(now);
                         self.dirty = true;
                     }
