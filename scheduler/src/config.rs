@@ -333,8 +333,12 @@ pub struct Args {
     #[arg(long, env = env::NO_REBOOT, help_heading = "Behaviour")]
     pub no_reboot: bool,
 
-    /// Seconds after the master removed an agent (with no offer from it since) before its
-    /// unfinished steps are set to error and the other nodes go on without it.
+    /// Seconds before a node whose agent is gone is given up on: counted from the master's
+    /// report that it removed the agent, or, when no report came (the agent was removed while
+    /// the scheduler was down, which the master does not repeat), from when the node's ready
+    /// steps began waiting for an offer, the last subscription or its last offer, whichever is
+    /// latest (not while the plan is paused). Its unfinished steps are then set to error and the
+    /// other nodes go on without it; they run again by themselves when the agent offers again.
     #[arg(long, env = env::AGENT_LOST_TIMEOUT, default_value_t = 600, value_name = "SECS", help_heading = "Behaviour")]
     pub agent_lost_timeout: u64,
 

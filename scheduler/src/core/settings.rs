@@ -81,8 +81,9 @@ pub struct Settings {
     pub decline_secs: f64,
     /// A launched task without any update for this long is reconciled explicitly.
     pub launch_timeout_secs: u64,
-    /// A node whose agent the master removed, with no offer since, for this long: its unfinished
-    /// steps go to error and the other nodes go on without it (`--agent-lost-timeout`).
+    /// A node whose agent the master removed, with no offer since, for this long (or whose ready
+    /// steps waited this long for an offer that did not come): its unfinished steps go to error
+    /// and the other nodes go on without it (`--agent-lost-timeout`).
     pub agent_lost_timeout_secs: u64,
     /// Free-device discovery rules for preflight.
     pub device_rules: DeviceRules,

@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use mesos::scheduler::{Acknowledge, Event, ReconcileTask};
-use mesos::v1::{AgentID, ExecutorID, Offer, OfferID, TaskID, TaskState, TaskStatus, ValueType};
+use mesos::v1::{
+    AgentID, ExecutorID, Offer, OfferID, TaskID, TaskSource, TaskState, TaskStatus, ValueType,
+};
 use scaleio::step::{Outcome, PreflightFacts, ResultEnvelope, StepFailure};
 use scaleio::topology::{self, Capacity, MdmAssignment, Mode, Persona, Placement};
 use serde::{Deserialize, Serialize};
@@ -50,9 +52,15 @@ pub struct Node {
     /// The agent was removed; no offer since.
     #[serde(default)]
     pub lost: bool,
-    /// When the master reported the agent removed (the start of `--agent-lost-timeout`).
+    /// When the master reported the agent removed, or when the silence began that made the
+    /// scheduler mark it lost itself (the start of `--agent-lost-timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_since: Option<Time>,
+    /// Marked lost by the scheduler itself: its steps waited for an offer for
+    /// `--agent-lost-timeout` and none came, while the master never reported the agent removed
+    /// (it was removed while the scheduler was down, and the master does not say so again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unheard: bool,
     /// Why this node cannot be provisioned (bad attributes, no bundle for its OS, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -281,6 +289,13 @@ pub struct State {
     /// Every node's problems and personas were assessed since the start (later OFFERS events
     /// assess only their own nodes: the rest cannot have changed).
     pub(crate) assessed: bool,
+    /// Nodes waiting for an offer (a ready step, nothing in flight), by hostname, with the
+    /// instant the silence that counts toward `--agent-lost-timeout` began: the later of when
+    /// the waiting was first seen, SUBSCRIBED, the node's last offer or update, and the end of
+    /// a short filter this scheduler set on its offers (nodes under such a filter are kept
+    /// until it ends, waiting or not). Not persisted: after a restart the count starts again at
+    /// SUBSCRIBED, which is later than anything a store could hold.
+    pub(crate) silent: HashMap<Box<str>, Time>,
 }
 
 /// Implicit reconciliation runs again this often while subscribed.
@@ -329,6 +344,7 @@ impl State {
             last_implicit: None,
             too_small: BTreeMap::new(),
             assessed: false,
+            silent: HashMap::new(),
         }
     }
 
@@ -421,6 +437,7 @@ impl State {
             Input::Subscribed { framework_id } => self.on_subscribed(framework_id),
             Input::Disconnected => {
                 self.subscribed = false;
+                self.silent.clear();
                 self.clear_offers();
             }
             Input::Offers(offers) => self.offered(now, offers),
@@ -448,6 +465,8 @@ impl State {
                     tracing::warn!(node = %node.hostname, agent = %agent_id, "the master removed the agent");
                     node.lost = true;
                     node.lost_since.get_or_insert(now);
+                    // The master's word is the better reason (the clock keeps its start).
+                    node.unheard = false;
                     self.dirty = true;
                 }
                 self.expire_lost_nodes(now);
@@ -460,6 +479,7 @@ impl State {
                 if self.subscribed && due && !self.reconcile.iter().any(Vec::is_empty) {
                     self.reconcile.push(Vec::new());
                 }
+                self.mark_silent_nodes(now);
                 self.expire_lost_nodes(now);
             }
         }
@@ -469,7 +489,7 @@ impl State {
 
     /// Nodes whose agent has been lost for `--agent-lost-timeout`: their unfinished steps go to
     /// error (marked [`super::plan::StepRecord::lost_node`], so the plan's barriers let the other
-    /// nodes go on) with a message naming the agent and how long it has been gone.
+    /// nodes go on) with a message naming the agent and how long it has been gone (or silent).
     fn expire_lost_nodes(&mut self, now: Time) {
         let timeout = self.settings.agent_lost_timeout_secs;
         let mut expired: BTreeMap<&str, String> = BTreeMap::new();
@@ -479,13 +499,17 @@ impl State {
             let gone = now.secs_since(since);
             if gone >= timeout {
                 let agent = node.agent_id.as_deref().unwrap_or("unknown id");
-                expired.insert(
-                    node.hostname.as_str(),
+                let host = &node.hostname;
+                let message = if node.unheard {
                     format!(
-                        "the agent on {host} ({agent}) has been gone for {gone} s: the master removed it and it has not offered since (--agent-lost-timeout {timeout} s); this step runs again by itself if the agent comes back, other nodes go on without it",
-                        host = node.hostname
-                    ),
-                );
+                        "the agent on {host} ({agent}) has made no offer for {gone} s while this node's steps waited for one (--agent-lost-timeout {timeout} s): the master may have removed it while the scheduler was not subscribed (it does not report that again), or the agent has no free resources; this step runs again by itself when the agent offers again, other nodes go on without it"
+                    )
+                } else {
+                    format!(
+                        "the agent on {host} ({agent}) has been gone for {gone} s: the master removed it and it has not offered since (--agent-lost-timeout {timeout} s); this step runs again by itself if the agent comes back, other nodes go on without it"
+                    )
+                };
+                expired.insert(host.as_str(), message);
             }
         }
         if expired.is_empty() {
@@ -507,6 +531,79 @@ impl State {
                 step.updated_at = Some(now);
                 self.dirty = true;
             }
+        }
+    }
+
+    /// Whether the node waits for an offer right now: it has a step that is ready (`prepared`)
+    /// and would launch on its next offer (nothing of it in flight, its phase's turn), and it
+    /// is provisionable and not already lost. A node whose steps all wait behind a barrier, or
+    /// whose only ready step waits for a serial phase's other step, does not.
+    fn waits_for_offer(&self, node: &Node, now: Time) -> bool {
+        let plan = &self.d.plan;
+        !node.lost
+            && node.problem.is_none()
+            && plan
+                .node_positions(&node.hostname)
+                .iter()
+                .any(|&pos| plan.at(pos).status == StepStatus::Prepared)
+            && self.next_step(&node.hostname, now).is_some()
+    }
+
+    /// The master does not repeat an agent's removal to a scheduler that was not subscribed
+    /// when it happened, so a node can wait for an offer that never comes. A node that waited
+    /// (see [`State::waits_for_offer`]) for `--agent-lost-timeout` with no offer or update from
+    /// its agent is marked lost here, as if the master had said so, and
+    /// [`State::expire_lost_nodes`] gives up on its steps. A healthy agent cannot be silent that
+    /// long: a ready step makes `decide` REVIVE (which clears the filters this scheduler set),
+    /// and the short filters it sets while a node waits push the count's start past their end.
+    /// Nothing counts while the plan is paused or the scheduler is not subscribed.
+    fn mark_silent_nodes(&mut self, now: Time) {
+        if !self.subscribed || self.d.paused {
+            // Nothing counts; only the ends of short filters still in force are kept.
+            self.silent.retain(|_, since| *since > now);
+            return;
+        }
+        let mut silent = std::mem::take(&mut self.silent);
+        // A node that stopped waiting leaves, unless a filter of ours still holds its offers.
+        silent.retain(|host, since| {
+            *since > now || self.d.nodes.get(&**host).is_some_and(|n| self.waits_for_offer(n, now))
+        });
+        for node in self.d.nodes.values() {
+            if !silent.contains_key(node.hostname.as_str()) && self.waits_for_offer(node, now) {
+                silent.insert(node.hostname.as_str().into(), now);
+            }
+        }
+        // An offer held (not yet answered) is no silence.
+        for offer in &self.offers {
+            if let Some(since) = silent.get_mut(offer.hostname.as_str()) {
+                *since = now;
+            }
+        }
+        let timeout = self.settings.agent_lost_timeout_secs;
+        let mut expired: Vec<(Box<str>, Time)> = silent
+            .iter()
+            .filter(|(_, since)| **since <= now && now.secs_since(**since) >= timeout)
+            .map(|(host, since)| (host.clone(), *since))
+            .collect();
+        expired.sort_unstable();
+        for (host, since) in expired {
+            silent.remove(&host);
+            if let Some(node) = self.d.nodes.get_mut(&*host) {
+                let agent = node.agent_id.as_deref().unwrap_or("unknown id");
+                tracing::warn!(node = %host, agent, silent_secs = now.secs_since(since), "the agent made no offer while its steps waited: marking it lost");
+                node.lost = true;
+                node.lost_since = Some(since);
+                node.unheard = true;
+                self.dirty = true;
+            }
+        }
+        self.silent = silent;
+    }
+
+    /// Something came from the node's agent (an offer, a status update): its silence ends.
+    fn heard(&mut self, now: Time, host: &str) {
+        if let Some(since) = self.silent.get_mut(host) {
+            *since = (*since).max(now);
         }
     }
 
@@ -539,6 +636,8 @@ impl State {
         }
         self.subscribed = true;
         self.last_error = None;
+        // The silence of a waiting node counts from now.
+        self.silent.clear();
         self.clear_offers();
         self.suppressed = false;
         // Filters may survive on the master: assume every node is filtered, so a ready step
@@ -565,6 +664,7 @@ impl State {
 
     fn error(&mut self, now: Time, message: String) {
         self.subscribed = false;
+        self.silent.clear();
         self.clear_offers();
         if message.contains("Framework has been removed") {
             // The id is dead and so are its executors: start over as a new framework.
@@ -599,6 +699,7 @@ impl State {
         let mut hosts: BTreeSet<String> = BTreeSet::new();
         for offer in offers {
             self.see_agent(now, &offer);
+            self.heard(now, &offer.hostname);
             if !hosts.contains(&offer.hostname) {
                 hosts.insert(offer.hostname.clone());
             }
@@ -637,6 +738,7 @@ impl State {
                     back = node.lost;
                     node.lost = false;
                     node.lost_since = None;
+                    node.unheard = false;
                     node.ip = ip;
                     self.dirty = true;
                 }
@@ -665,6 +767,7 @@ impl State {
                         boot_id: None,
                         lost: false,
                         lost_since: None,
+                        unheard: false,
                         problem: None,
                     },
                 );
@@ -883,6 +986,12 @@ impl State {
             }
             return;
         };
+        // The agent's own updates end its silence; the master's (a reconciliation answer, a
+        // TASK_LOST for a removed agent) say nothing of whether the agent is there.
+        if !self.silent.is_empty() && status.source != Some(TaskSource::Master) {
+            let host = self.d.plan.at(pos).node.clone();
+            self.heard(now, &host);
+        }
         let step = self.d.plan.at(pos);
         if !step.status.in_flight() {
             return; // A late or duplicate update for a finished attempt.
@@ -1122,6 +1231,15 @@ impl State {
                                 && !self.filtered.contains(host)
                             {
                                 self.filtered.insert(host.clone());
+                            }
+                            // No offer can come from the node before a short filter ends
+                            // (a long one puts it in `filtered`: REVIVE lifts it once the
+                            // node waits). Kept even if the node does not wait yet: it may
+                            // before the next tick.
+                            if *refuse_seconds < self.settings.decline_secs {
+                                let ends = now.plus_secs(refuse_seconds.max(0.0).ceil() as u64);
+                                let since = self.silent.entry(host.as_str().into()).or_insert(ends);
+                                *since = (*since).max(ends);
                             }
                             self.offers_handled += 1;
                         }

@@ -12,6 +12,7 @@ mod core_main;
 mod core_offers;
 mod core_plan;
 mod core_recovery;
+mod core_silent_agents;
 mod core_support;
 mod http_api;
 mod http_artifacts;

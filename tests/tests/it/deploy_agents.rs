@@ -4,7 +4,8 @@
 //! back; and a reboot phase in which every agent comes back under a new id. Those complete
 //! under one framework id without repeating a finished step and without two executors on one
 //! host; the lost agent's deployment finishes every other node and says which agent is missing
-//! and for how long, in `/v1/plan` and in a 503 from `/v1/health`.
+//! and for how long, in `/v1/plan` and in a 503 from `/v1/health` — also when the agent was
+//! removed while the scheduler was down, which the master never reports to it.
 
 use std::time::Duration;
 
@@ -187,6 +188,92 @@ async fn an_agent_that_never_comes_back() {
     let nodes = d.get("/v1/nodes").await.expect("nodes").1;
     let node = nodes.as_array().expect("nodes").iter().find(|n| n["hostname"] == lost.as_str());
     assert_eq!(node.expect("the lost node")["status"], "lost", "{nodes}");
+    // A 3 s --agent-lost-timeout through a whole deployment: no healthy node waiting for an
+    // offer was ever taken for silent (the removed one the master reported).
+    let log = std::fs::read_to_string(d.dir().join("logs/scheduler-1.log")).expect("log");
+    let marks: Vec<&str> = log.lines().filter(|l| l.contains("marking it lost")).collect();
+    assert!(marks.is_empty(), "{marks:#?}");
+    assert_no_step_repeated(&d, &plan);
+    assert_one_executor_per_agent(&d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_removed_while_the_scheduler_is_down() {
+    if !slow_tests_enabled("an_agent_removed_while_the_scheduler_is_down") {
+        return;
+    }
+    let mut d = Deployment::start(DeploymentSpec::new(5)).await.expect("deployment");
+    d.start_scheduler().await.expect("scheduler");
+    let plan = d
+        .wait_plan("the MDM hosts are chosen", DEPLOY_TIMEOUT, |p| {
+            steps_of(p)
+                .iter()
+                .any(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
+        })
+        .await
+        .expect("plan");
+    let mdm_hosts: Vec<String> = steps_of(&plan)
+        .iter()
+        .filter(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
+        .filter_map(|s| s["node"].as_str().map(str::to_owned))
+        .collect();
+    let lost = (1..=5)
+        .map(|i| format!("agent-{i}"))
+        .rev()
+        .find(|h| !mdm_hosts.contains(h))
+        .expect("a data node");
+    let agent_id = d.emulator.agent_id(&lost).expect("agent");
+    a_step_running_on(&mut d, &lost).await;
+
+    // The scheduler dies; while it is down the master removes the agent. The FAILURE goes to
+    // nobody, and the master does not repeat it to the restarted scheduler.
+    d.kill_scheduler().await.expect("kill");
+    d.emulator.remove_agent(&lost).expect("remove");
+    d.spec.extra_scheduler_args = vec!["--agent-lost-timeout".into(), "10".into()];
+    d.start_scheduler().await.expect("restart on the same store");
+
+    let plan = d
+        .wait_plan("every other node done", DEPLOY_TIMEOUT, |p| {
+            let steps = steps_of(p);
+            steps.iter().filter(|s| s["node"] != lost.as_str()).all(|s| s["status"] == "complete")
+                && steps
+                    .iter()
+                    .filter(|s| s["node"] == lost.as_str())
+                    .all(|s| matches!(s["status"].as_str(), Some("complete" | "error")))
+        })
+        .await
+        .expect("the others finish");
+    assert_eq!(plan["status"], "error", "{plan}");
+    let errored: Vec<_> = steps_of(&plan)
+        .into_iter()
+        .filter(|s| s["node"] == lost.as_str() && s["status"] == "error")
+        .collect();
+    assert!(
+        errored.iter().any(|s| s["id"] == format!("reboot.{lost}")),
+        "its reboot step is given up on: {errored:?}"
+    );
+    let expected = format!("the agent on {lost} ({agent_id}) has made no offer for ");
+    for s in &errored {
+        let message = s["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(&expected), "{}: {message}", s["id"]);
+        assert!(message.contains("(--agent-lost-timeout 10 s)"), "{}: {message}", s["id"]);
+    }
+    // No healthy node was taken for lost on the way: none of their steps ever said so.
+    for s in steps_of(&plan).iter().filter(|s| s["node"] != lost.as_str()) {
+        assert_eq!(s["status"], "complete", "{s}");
+    }
+    // Only the removed agent was taken for silent; the healthy ones never were.
+    let log = std::fs::read_to_string(d.dir().join("logs/scheduler-2.log")).expect("log");
+    let marks: Vec<&str> = log.lines().filter(|l| l.contains("marking it lost")).collect();
+    assert!(!marks.is_empty() && marks.iter().all(|l| l.contains(lost.as_str())), "{marks:#?}");
+    let (status, health) = d.get("/v1/health").await.expect("health");
+    assert_eq!(status, 503, "{health}");
+    assert!(health.to_string().contains(&expected), "{health}");
+    let nodes = d.get("/v1/nodes").await.expect("nodes").1;
+    for n in nodes.as_array().expect("nodes") {
+        let want = if n["hostname"] == lost.as_str() { "lost" } else { "ready" };
+        assert_eq!(n["status"], want, "{nodes}");
+    }
     assert_no_step_repeated(&d, &plan);
     assert_one_executor_per_agent(&d);
 }
