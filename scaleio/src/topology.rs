@@ -551,6 +551,17 @@ pub enum SelectionError {
         "no agent can be the {persona} MDM yet: need {cpus} CPUs and {mem_mb} MB free, candidates were [{candidates}]\nhint: add an agent with enough free resources, or set `scaleio-persona={persona}` on one"
     )]
     NotEnoughAgents { persona: Persona, cpus: f64, mem_mb: f64, candidates: String },
+    #[error(
+        "agent {host} asks to be the {persona} MDM (attribute `scaleio-persona`) but offers {cpus} CPUs and {mem_mb} MB; an MDM host needs {need_cpus} CPUs and {need_mem_mb} MB free\nhint: free or add resources on {host}, or remove the attribute (or set it on a larger agent) and restart the agent"
+    )]
+    ClaimantTooSmall {
+        persona: Persona,
+        host: String,
+        cpus: f64,
+        mem_mb: f64,
+        need_cpus: f64,
+        need_mem_mb: f64,
+    },
 }
 
 /// Completes the MDM assignment. `fixed` holds personas already chosen earlier (from the store);
@@ -591,6 +602,20 @@ pub fn choose_mdms(
             });
         }
         if let Some(host) = claimants.first() {
+            // An MDM is chosen once: a claimant that cannot run one would hold the cluster
+            // back for good, so the choice waits until it can (or the claim moves).
+            let agent =
+                sorted.iter().find(|a| a.hostname == *host).expect("a claimant is an agent");
+            if agent.capacity.cpus < needs.cpus || agent.capacity.mem_mb < needs.mem_mb {
+                return Err(SelectionError::ClaimantTooSmall {
+                    persona,
+                    host: (*host).to_owned(),
+                    cpus: agent.capacity.cpus,
+                    mem_mb: agent.capacity.mem_mb,
+                    need_cpus: needs.cpus,
+                    need_mem_mb: needs.mem_mb,
+                });
+            }
             chosen.insert(persona, (*host).to_owned());
         }
     }

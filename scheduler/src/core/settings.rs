@@ -67,8 +67,6 @@ pub struct Settings {
     pub executor_uri: String,
     /// One bundle per platform.
     pub bundles: Vec<BundleRef>,
-    /// What an MDM agent needs free (full mode).
-    pub mdm_requirements: MdmRequirements,
     /// New agents may join: never SUPPRESS (offers are the only way to see a new agent).
     pub onboarding: bool,
     /// Attempts of a step before it waits for an operator.
@@ -173,6 +171,16 @@ impl Settings {
         })
     }
 
+    /// What an agent must offer to be chosen as an MDM host (full mode): the MDM executor's
+    /// earmark plus one step task, what its first launch takes.
+    pub fn mdm_requirements(&self) -> MdmRequirements {
+        MdmRequirements {
+            cpus: self.executor_mdm.cpus + self.task.cpus,
+            mem_mb: self.executor_mdm.mem_mb + self.task.mem_mb,
+            disk_mb: 0.0,
+        }
+    }
+
     /// Defaults for everything; tests override what they need.
     pub fn defaults() -> Settings {
         let name = |n: &str| ObjectName::new(n).expect("the default names are valid");
@@ -192,7 +200,6 @@ impl Settings {
             role: "*".to_owned(),
             executor_uri: String::new(),
             bundles: Vec::new(),
-            mdm_requirements: MdmRequirements::default(),
             onboarding: true,
             max_attempts: 3,
             retry_base_secs: 10,

@@ -899,7 +899,7 @@ impl State {
                             }
                         })
                         .collect();
-                    match topology::choose_mdms(&BTreeMap::new(), &agents, s.mdm_requirements) {
+                    match topology::choose_mdms(&BTreeMap::new(), &agents, s.mdm_requirements()) {
                         Ok(mdms) => {
                             tracing::info!(primary = %mdms.primary, secondary = %mdms.secondary, tiebreaker = %mdms.tiebreaker, "MDM hosts chosen");
                             self.d.plan.add_full_cluster(

@@ -492,8 +492,11 @@ proptest! {
         let complete = c.run(300);
         c.check_invariants();
         // With claims on the extra agents settled, the good agents complete; a conflicting
-        // claim holds full provisioning back and says so.
-        let waiting = c.state().problems().iter().any(|p| p.contains("both ask to be the"));
+        // claim, or a claim by an agent too small to run an MDM, holds full provisioning back
+        // and says so.
+        let waiting = c.state().problems().iter().any(|p| {
+            p.contains("both ask to be the") || p.contains("MDM (attribute `scaleio-persona`) but offers")
+        });
         if !waiting {
             prop_assert!(complete, "not complete: {:?}", c.state().problems());
             for host in ["agent-1", "agent-2", "agent-3", "agent-4", "agent-5"] {
@@ -511,4 +514,31 @@ proptest! {
         });
         prop_assert!(no_launch, "a launch on a node with a problem");
     }
+}
+
+/// An agent too small to run an MDM that claims an MDM persona: full provisioning waits and
+/// says why (the MDMs are chosen once, so choosing it would hold the cluster back for good),
+/// and once the claim moves to an agent that can, the deployment completes.
+#[test]
+fn a_claimed_mdm_too_small_to_run_one_holds_the_choice_and_says_why() {
+    let mut agents = good_agents();
+    agents.push(Agent::new(6, 1.0, 2048.0));
+    let claim = |persona: &str| vec![text("os", "ubuntu14"), text("scaleio-persona", persona)];
+    let attributes = BTreeMap::from([("agent-6".to_owned(), claim("primary"))]);
+    let mut c = Cluster::new(Mode::Full, agents, attributes);
+    assert!(!c.run(20));
+    let problems = c.state().problems();
+    assert!(
+        problems.iter().any(|p| p.contains("agent agent-6 asks to be the primary MDM")
+            && p.contains("offers 1 CPUs and 2048 MB")
+            && p.contains("needs 1.51 CPUs and 3088 MB")),
+        "{problems:?}"
+    );
+    assert!(c.state().durable().mdms.is_none(), "no MDM is chosen");
+    assert!(c.sim.launches.is_empty());
+    // The operator moves the claim to a large agent (restarting both agents).
+    c.attributes.insert("agent-6".to_owned(), vec![text("os", "ubuntu14")]);
+    c.attributes.insert("agent-3".to_owned(), claim("primary"));
+    assert!(c.run(300), "{:?}", c.state().problems());
+    assert_eq!(c.state().durable().mdms.as_ref().map(|m| m.primary.as_str()), Some("agent-3"));
 }
