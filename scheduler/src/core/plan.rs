@@ -934,6 +934,8 @@ impl Plan {
         let (phases, ix) = (&self.phases, &mut self.index);
         let hasher = &ix.hasher;
         ix.by_id.reserve(steps, |&p| hasher.hash_one(step_at(phases, p).id.as_str()));
+        // Every step launches: the task index ends as large, without doubling on the way.
+        ix.by_task.reserve(steps, |&p| hasher.hash_one(task_of(phases, p).unwrap_or("")));
     }
 
     /// Appends a node's own steps to every phase. `default_pd` is where a node without imperative
