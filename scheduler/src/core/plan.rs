@@ -260,7 +260,7 @@ pub struct StepRecord {
     pub updated_at: Option<Time>,
     /// Reboot steps: the boot id reported when the reboot was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reboot_from: Option<String>,
+    pub reboot_from: Option<Box<str>>,
     /// Set to error because its node's agent is lost (removed, no offer since): other nodes go
     /// on without it, and it goes back to pending by itself if the agent comes back.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

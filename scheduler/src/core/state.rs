@@ -1092,7 +1092,7 @@ impl State {
             }
             Outcome::Reboot { boot_id, rebooting: true } => {
                 let mut step = self.d.plan.at_mut(pos);
-                step.reboot_from = Some(boot_id);
+                step.reboot_from = Some(boot_id.into());
                 step.status = StepStatus::Prepared;
                 step.updated_at = Some(now);
                 step.message =
