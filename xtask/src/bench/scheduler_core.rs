@@ -8,6 +8,10 @@
 //! then every round: one offer from every agent, `decide`, `commit`, and for every launch the
 //! executor's TASK_RUNNING then TASK_FINISHED with a valid `ResultEnvelope`, then one second
 //! passes. It prints one `core-child:` JSON line that the parent turns into figures.
+//!
+//! A second child per size ([`CHILD_HOLD_ENV`] set) does the same while holding each round's
+//! calls rendered, as the runtime loop does (it renders them right after `commit` and holds
+//! them until its save and the sender have sent them): its peak RSS is `core.peak_rss_loop`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,6 +30,8 @@ use super::{Bench, Figure, seconds};
 pub const CHILD_AGENTS_ENV: &str = "SCALEIO_BENCH_CORE_AGENTS";
 /// Set in the child: stop after this many seconds of simulation (the run is then incomplete).
 pub const CHILD_BUDGET_ENV: &str = "SCALEIO_BENCH_CORE_BUDGET_SECS";
+/// Set in the child: render every call of a round after `commit` and hold them to the round's end.
+pub const CHILD_HOLD_ENV: &str = "SCALEIO_BENCH_CORE_HOLD_CALLS";
 /// Default wall-clock budget of one child run.
 const DEFAULT_BUDGET_SECS: u64 = 600;
 /// Mesos' default `--allocation_interval`: the master makes offers at most this often.
@@ -76,7 +82,8 @@ pub fn core(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
             })?,
             Err(_) => DEFAULT_BUDGET_SECS,
         };
-        let report = run_child(agents, Duration::from_secs(budget))?;
+        let hold = std::env::var_os(CHILD_HOLD_ENV).is_some();
+        let report = run_child(agents, Duration::from_secs(budget), hold)?;
         println!("core-child: {}", serde_json::to_string(&report)?);
         return Ok(Vec::new());
     }
@@ -84,15 +91,18 @@ pub fn core(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
     let debug = opts.debug.then_some("--debug");
     let budget =
         std::env::var(CHILD_BUDGET_ENV).unwrap_or_else(|_| DEFAULT_BUDGET_SECS.to_string());
-    let mut reports = Vec::new();
-    for agents in SIZES {
-        eprintln!("bench core: {agents} agents (child process, budget {budget} s)");
-        let output = cmd!(sh, "{exe} bench core {debug...}")
+    let child = |agents: usize, hold: bool| -> anyhow::Result<ChildReport> {
+        let what = if hold { " holding each round's calls" } else { "" };
+        eprintln!("bench core: {agents} agents{what} (child process, budget {budget} s)");
+        let mut c = cmd!(sh, "{exe} bench core {debug...}")
             .env(CHILD_AGENTS_ENV, agents.to_string())
             .env(CHILD_BUDGET_ENV, &budget)
-            .quiet()
-            .output()
-            .with_context(|| format!("the {agents}-agent core run failed"))?;
+            .env_remove(CHILD_HOLD_ENV)
+            .quiet();
+        if hold {
+            c = c.env(CHILD_HOLD_ENV, "1");
+        }
+        let output = c.output().with_context(|| format!("the {agents}-agent core run failed"))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let report: ChildReport = stdout
             .lines()
@@ -102,9 +112,24 @@ pub fn core(sh: &Shell, opts: &Bench) -> anyhow::Result<Vec<Figure>> {
             })
             .and_then(|l| serde_json::from_str(l).context("the core-child line is not a report"))?;
         eprintln!("bench core: {report:?}");
-        reports.push(report);
+        Ok(report)
+    };
+    let mut reports = Vec::new();
+    let mut held = Vec::new();
+    for agents in SIZES {
+        reports.push(child(agents, false)?);
+        held.push(child(agents, true)?);
     }
-    Ok(figures(&reports))
+    let mut out = figures(&reports);
+    for r in &held {
+        out.push(Figure {
+            name: format!("core.peak_rss_loop ({})", r.agents),
+            ours: format!("{:.1}MiB", r.peak_rss_kib as f64 / 1024.0),
+            baseline: "100.0MiB".into(),
+            ratio: Some(r.peak_rss_kib as f64 / (100.0 * 1024.0)),
+        });
+    }
+    Ok(out)
 }
 
 fn figures(reports: &[ChildReport]) -> Vec<Figure> {
@@ -255,7 +280,7 @@ fn decode_baseline(agents: &[sim::Agent]) -> anyhow::Result<f64> {
     Ok(best.as_secs_f64() * 1e6 / agents.len() as f64)
 }
 
-fn run_child(n: usize, budget: Duration) -> anyhow::Result<ChildReport> {
+fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildReport> {
     let agents = agents(n);
     let t = Instant::now();
     let mut sim = Sim::new(settings(), agents);
@@ -284,6 +309,12 @@ fn run_child(n: usize, budget: Duration) -> anyhow::Result<ChildReport> {
         {
             anyhow::bail!("step {step} could not be rendered: {message}");
         }
+        // As the loop does: every call rendered from the state just committed, held until sent.
+        let held: Vec<mesos::scheduler::CallKind> = if hold {
+            decisions.iter().filter_map(|d| d.call(&sim.state)).collect()
+        } else {
+            Vec::new()
+        };
         sim.record(&decisions);
         drop(decisions);
         // Each task's two updates are applied as they are made: the loop gets them one UPDATE
@@ -304,6 +335,7 @@ fn run_child(n: usize, budget: Duration) -> anyhow::Result<ChildReport> {
         sim.state.apply(sim.now, Input::Tick);
         update_round += t.elapsed();
         update_time += update_round;
+        drop(held);
         max_round = max_round.max(offer_round + update_round);
         total += offer_round + update_round;
         if rounds % 5 == 0 {
