@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod outbox;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;

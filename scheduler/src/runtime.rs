@@ -23,7 +23,10 @@
 //! and subscribes with: tearing it down would kill the new owner's executors and tasks. That
 //! framework is left to the new owner (it fails over to it) or to its failover timeout.
 //!
-//! Calls go out through one sender task, in order, so a slow master never blocks the loop.
+//! Calls go out through one sender task, in order, so a slow master never blocks the loop. The
+//! loop keeps them as decisions in an [`Outbox`] and renders one only when the sender has room
+//! (at most [`SEND_AHEAD`] rendered calls wait), so a round of thousands of launches does not
+//! hold thousands of rendered tasks; a wakeup for room only sends.
 //! Shutdown closes the subscription and returns; it never tears the framework down.
 
 use std::collections::BTreeSet;
@@ -40,6 +43,7 @@ use crate::capacity;
 use crate::config::Config;
 use crate::core::state::{Command, Refusal};
 use crate::core::{Decision, Input, State, Time, decide};
+use crate::outbox::{Outbox, SEND_AHEAD};
 use crate::snapshot::{self, LoopFacts};
 use crate::view::{ApiCommand, ApiRefusal, ApiRequest, GatewayView, View};
 
@@ -185,9 +189,9 @@ fn api_refusal(r: Refusal) -> ApiRefusal {
     }
 }
 
-/// Sends calls in order on its own task.
-fn spawn_sender(handle: Handle) -> mpsc::UnboundedSender<CallKind> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<CallKind>();
+/// Sends calls in order on its own task; at most [`SEND_AHEAD`] rendered calls wait for it.
+fn spawn_sender(handle: Handle) -> mpsc::Sender<CallKind> {
+    let (tx, mut rx) = mpsc::channel::<CallKind>(SEND_AHEAD);
     tokio::spawn(async move {
         while let Some(kind) = rx.recv().await {
             let name = kind.type_name().to_owned();
@@ -215,6 +219,8 @@ enum Woken {
     Command(Option<ApiRequest>),
     Report(Option<capacity::Report>),
     Tick,
+    /// The sender has room for another call.
+    Room(mpsc::OwnedPermit<CallKind>),
 }
 
 struct Loop<S> {
@@ -223,8 +229,9 @@ struct Loop<S> {
     version: Option<StoreVersion>,
     facts: LoopFacts,
     view: watch::Sender<Arc<View>>,
-    /// Calls of committed decisions, held until a save holds their decisions.
-    pending: Vec<CallKind>,
+    /// Calls of committed decisions, held until a save holds their decisions, rendered as the
+    /// sender has room.
+    outbox: Outbox,
     /// Framework ids a save of this process may have written (or that it read from the store):
     /// never torn down (see the module docs).
     maybe_persisted: BTreeSet<String>,
@@ -242,7 +249,7 @@ impl<S: StateStore> Loop<S> {
     /// Saves the persisted document at the current version. `Ok(false)`: the store failed (the
     /// reason is in the facts).
     async fn save(&mut self) -> Result<bool, Exit> {
-        let bytes = self.state.persisted().to_json();
+        let bytes = self.state.persisted_json();
         let framework_id = self.state.durable().framework_id.clone();
         let result = self.store.save(self.version, bytes).await;
         if !matches!(result, Err(SaveError::Conflict { .. })) {
@@ -368,7 +375,7 @@ impl<S: StateStore> Loop<S> {
 
     /// decide → commit until nothing internal is left; then one save; then the calls (only once
     /// saved); then publish.
-    async fn settle(&mut self, calls: &mpsc::UnboundedSender<CallKind>) -> Result<(), Exit> {
+    async fn settle(&mut self, calls: &mpsc::Sender<CallKind>) -> Result<(), Exit> {
         for _ in 0..8 {
             let now = now();
             let decisions = decide(&self.state, now);
@@ -392,9 +399,8 @@ impl<S: StateStore> Loop<S> {
                     }
                     _ => {}
                 }
-                // Rendered now, from the state the decision was just committed to.
-                self.pending.extend(d.call(&self.state));
             }
+            self.outbox.push(decisions);
             if !internal {
                 break;
             }
@@ -404,12 +410,22 @@ impl<S: StateStore> Loop<S> {
         }
         // The store is the write-ahead log: nothing goes out before its decision is saved.
         if !self.state.is_dirty() {
-            for kind in self.pending.drain(..) {
-                let _ = calls.send(kind);
-            }
+            self.outbox.mark_saved();
         }
+        self.send_ready(calls);
         self.publish();
         Ok(())
+    }
+
+    /// Renders and queues saved calls while the sender has room.
+    fn send_ready(&mut self, calls: &mpsc::Sender<CallKind>) {
+        while self.outbox.has_sendable() {
+            let Ok(permit) = calls.try_reserve() else { return };
+            match self.outbox.next_call(&self.state) {
+                Some(call) => permit.send(call),
+                None => return,
+            }
+        }
     }
 
     fn publish(&self) {
@@ -459,7 +475,7 @@ pub async fn run<S: StateStore>(
             ..LoopFacts::default()
         },
         view: wiring.view,
-        pending: Vec::new(),
+        outbox: Outbox::default(),
         saves: 0,
     };
     lp.publish();
@@ -497,7 +513,20 @@ pub async fn run<S: StateStore>(
             request = wiring.commands.recv(), if commands_open => Woken::Command(request),
             report = reports.recv(), if reports_open => Woken::Report(report),
             _ = tick.tick() => Woken::Tick,
+            permit = calls.clone().reserve_owned(), if lp.outbox.has_sendable() => match permit {
+                Ok(permit) => Woken::Room(permit),
+                // The sender stopped (a new connection replaces it at the next tick).
+                Err(_) => Woken::Tick,
+            },
         };
+        if let Woken::Room(permit) = first {
+            // Only the sender has room: no input to apply, nothing to decide or save.
+            if let Some(call) = lp.outbox.next_call(&lp.state) {
+                permit.send(call);
+            }
+            lp.send_ready(&calls);
+            continue;
+        }
         let mut woken = Some(first);
         let mut inputs = 0;
         while let Some(w) = woken.take() {
@@ -533,6 +562,7 @@ pub async fn run<S: StateStore>(
                     }
                     lp.state.apply(now(), Input::Tick);
                 }
+                Woken::Room(_) => unreachable!("handled before the turn"),
             }
             if inputs >= MAX_INPUTS_PER_TURN {
                 break;

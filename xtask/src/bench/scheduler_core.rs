@@ -9,19 +9,22 @@
 //! executor's TASK_RUNNING then TASK_FINISHED with a valid `ResultEnvelope`, then one second
 //! passes. It prints one `core-child:` JSON line that the parent turns into figures.
 //!
-//! A second child per size ([`CHILD_HOLD_ENV`] set) does the same while holding each round's
-//! calls rendered, as the runtime loop does (it renders them right after `commit` and holds
-//! them until its save and the sender have sent them): its peak RSS is `core.peak_rss_loop`.
+//! A second child per size ([`CHILD_HOLD_ENV`] set) does the same while sending each round's
+//! calls the way the runtime loop does, through its [`Outbox`]: held as decisions, rendered as
+//! the sender has room, at most [`SEND_AHEAD`] rendered at once. Its peak RSS is
+//! `core.peak_rss_loop`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use mesos::scheduler::CallKind;
 use mesos::v1::Offer;
 use scaleio::topology::Mode;
 use scheduler::core::plan::Strategy;
 use scheduler::core::sim::{self, Sim};
 use scheduler::core::{Decision, Input, PhaseName, Plan, Settings, StepStatus, decide};
+use scheduler::outbox::{Outbox, SEND_AHEAD};
 use xshell::{Shell, cmd};
 
 use super::{Bench, Figure, seconds};
@@ -30,7 +33,7 @@ use super::{Bench, Figure, seconds};
 pub const CHILD_AGENTS_ENV: &str = "SCALEIO_BENCH_CORE_AGENTS";
 /// Set in the child: stop after this many seconds of simulation (the run is then incomplete).
 pub const CHILD_BUDGET_ENV: &str = "SCALEIO_BENCH_CORE_BUDGET_SECS";
-/// Set in the child: render every call of a round after `commit` and hold them to the round's end.
+/// Set in the child: send every call of a round through the loop's [`Outbox`] after `commit`.
 pub const CHILD_HOLD_ENV: &str = "SCALEIO_BENCH_CORE_HOLD_CALLS";
 /// Default wall-clock budget of one child run.
 const DEFAULT_BUDGET_SECS: u64 = 600;
@@ -309,12 +312,24 @@ fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildRepo
         {
             anyhow::bail!("step {step} could not be rendered: {message}");
         }
-        // As the loop does: every call rendered from the state just committed, held until sent.
-        let held: Vec<mesos::scheduler::CallKind> = if hold {
-            decisions.iter().filter_map(|d| d.call(&sim.state)).collect()
-        } else {
-            Vec::new()
-        };
+        // As the loop does: the round's decisions held in its outbox, saved, then rendered as
+        // the sender (its queue of SEND_AHEAD calls) has room.
+        let mut sent = 0usize;
+        if hold {
+            let mut outbox = Outbox::default();
+            outbox.push(decisions.iter().cloned());
+            outbox.mark_saved();
+            let mut queue: VecDeque<CallKind> = VecDeque::with_capacity(SEND_AHEAD);
+            while let Some(call) = outbox.next_call(&sim.state) {
+                if queue.len() == SEND_AHEAD {
+                    queue.pop_front();
+                    sent += 1;
+                }
+                queue.push_back(call);
+            }
+            sent += queue.len();
+        }
+        std::hint::black_box(sent);
         sim.record(&decisions);
         drop(decisions);
         // Each task's two updates are applied as they are made: the loop gets them one UPDATE
@@ -335,7 +350,6 @@ fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildRepo
         sim.state.apply(sim.now, Input::Tick);
         update_round += t.elapsed();
         update_time += update_round;
-        drop(held);
         max_round = max_round.max(offer_round + update_round);
         total += offer_round + update_round;
         if rounds % 5 == 0 {
