@@ -55,6 +55,48 @@ async fn a_step_running_on(d: &mut Deployment, host: &str) -> String {
         .to_owned()
 }
 
+/// Waits until every node but `lost` completed and `lost`'s steps are complete or in error, then
+/// checks: the plan is in error, `lost`'s reboot step among its errored steps, each of them with a
+/// message starting with `expected`, every other node's steps complete (rebooted and verified
+/// without it), and `/v1/health` 503 naming it. Returns the plan.
+async fn others_finish_without(
+    d: &mut Deployment,
+    lost: &str,
+    expected: &str,
+) -> serde_json::Value {
+    let plan = d
+        .wait_plan("every other node done", DEPLOY_TIMEOUT, |p| {
+            let steps = steps_of(p);
+            steps.iter().filter(|s| s["node"] != lost).all(|s| s["status"] == "complete")
+                && steps
+                    .iter()
+                    .filter(|s| s["node"] == lost)
+                    .all(|s| matches!(s["status"].as_str(), Some("complete" | "error")))
+        })
+        .await
+        .expect("the others finish");
+    assert_eq!(plan["status"], "error", "{plan}");
+    let errored: Vec<_> = steps_of(&plan)
+        .into_iter()
+        .filter(|s| s["node"] == lost && s["status"] == "error")
+        .collect();
+    assert!(
+        errored.iter().any(|s| s["id"] == format!("reboot.{lost}")),
+        "its reboot step is given up on: {errored:?}"
+    );
+    for s in &errored {
+        let message = s["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(expected), "{}: {message}", s["id"]);
+    }
+    for s in steps_of(&plan).iter().filter(|s| s["node"] != lost) {
+        assert_eq!(s["status"], "complete", "{s}");
+    }
+    let (status, health) = d.get("/v1/health").await.expect("health");
+    assert_eq!(status, 503, "{health}");
+    assert!(health.to_string().contains(expected), "{health}");
+    plan
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_stopping_mid_deployment() {
     if !slow_tests_enabled("heartbeats_stopping_mid_deployment") {
@@ -153,38 +195,8 @@ async fn an_agent_that_never_comes_back() {
     a_step_running_on(&mut d, &lost).await;
     d.emulator.remove_agent(&lost).expect("remove");
 
-    let plan = d
-        .wait_plan("every other node done", DEPLOY_TIMEOUT, |p| {
-            let steps = steps_of(p);
-            steps.iter().filter(|s| s["node"] != lost.as_str()).all(|s| s["status"] == "complete")
-                && steps
-                    .iter()
-                    .filter(|s| s["node"] == lost.as_str())
-                    .all(|s| matches!(s["status"].as_str(), Some("complete" | "error")))
-        })
-        .await
-        .expect("the others finish");
-    assert_eq!(plan["status"], "error", "{plan}");
-    let errored: Vec<_> = steps_of(&plan)
-        .into_iter()
-        .filter(|s| s["node"] == lost.as_str() && s["status"] == "error")
-        .collect();
-    assert!(
-        errored.iter().any(|s| s["id"] == format!("reboot.{lost}")),
-        "its reboot step is given up on: {errored:?}"
-    );
     let expected = format!("the agent on {lost} ({agent_id}) has been gone for ");
-    for s in &errored {
-        let message = s["message"].as_str().unwrap_or_default();
-        assert!(message.starts_with(&expected), "{}: {message}", s["id"]);
-    }
-    // Every other node rebooted and was verified without it.
-    for s in steps_of(&plan).iter().filter(|s| s["node"] != lost.as_str()) {
-        assert_eq!(s["status"], "complete", "{s}");
-    }
-    let (status, health) = d.get("/v1/health").await.expect("health");
-    assert_eq!(status, 503, "{health}");
-    assert!(health.to_string().contains(&expected), "{health}");
+    let plan = others_finish_without(&mut d, &lost, &expected).await;
     let nodes = d.get("/v1/nodes").await.expect("nodes").1;
     let node = nodes.as_array().expect("nodes").iter().find(|n| n["hostname"] == lost.as_str());
     assert_eq!(node.expect("the lost node")["status"], "lost", "{nodes}");
@@ -232,43 +244,17 @@ async fn an_agent_removed_while_the_scheduler_is_down() {
     d.spec.extra_scheduler_args = vec!["--agent-lost-timeout".into(), "10".into()];
     d.start_scheduler().await.expect("restart on the same store");
 
-    let plan = d
-        .wait_plan("every other node done", DEPLOY_TIMEOUT, |p| {
-            let steps = steps_of(p);
-            steps.iter().filter(|s| s["node"] != lost.as_str()).all(|s| s["status"] == "complete")
-                && steps
-                    .iter()
-                    .filter(|s| s["node"] == lost.as_str())
-                    .all(|s| matches!(s["status"].as_str(), Some("complete" | "error")))
-        })
-        .await
-        .expect("the others finish");
-    assert_eq!(plan["status"], "error", "{plan}");
-    let errored: Vec<_> = steps_of(&plan)
-        .into_iter()
-        .filter(|s| s["node"] == lost.as_str() && s["status"] == "error")
-        .collect();
-    assert!(
-        errored.iter().any(|s| s["id"] == format!("reboot.{lost}")),
-        "its reboot step is given up on: {errored:?}"
-    );
     let expected = format!("the agent on {lost} ({agent_id}) has made no offer for ");
-    for s in &errored {
+    let plan = others_finish_without(&mut d, &lost, &expected).await;
+    for s in steps_of(&plan).iter().filter(|s| s["node"] == lost.as_str() && s["status"] == "error")
+    {
         let message = s["message"].as_str().unwrap_or_default();
-        assert!(message.starts_with(&expected), "{}: {message}", s["id"]);
         assert!(message.contains("(--agent-lost-timeout 10 s)"), "{}: {message}", s["id"]);
-    }
-    // No healthy node was taken for lost on the way: none of their steps ever said so.
-    for s in steps_of(&plan).iter().filter(|s| s["node"] != lost.as_str()) {
-        assert_eq!(s["status"], "complete", "{s}");
     }
     // Only the removed agent was taken for silent; the healthy ones never were.
     let log = std::fs::read_to_string(d.dir().join("logs/scheduler-2.log")).expect("log");
     let marks: Vec<&str> = log.lines().filter(|l| l.contains("marking it lost")).collect();
     assert!(!marks.is_empty() && marks.iter().all(|l| l.contains(lost.as_str())), "{marks:#?}");
-    let (status, health) = d.get("/v1/health").await.expect("health");
-    assert_eq!(status, 503, "{health}");
-    assert!(health.to_string().contains(&expected), "{health}");
     let nodes = d.get("/v1/nodes").await.expect("nodes").1;
     for n in nodes.as_array().expect("nodes") {
         let want = if n["hostname"] == lost.as_str() { "lost" } else { "ready" };
