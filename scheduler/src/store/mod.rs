@@ -3,6 +3,7 @@
 //! (for a scheduler Marathon may restart on another host). Entry point: [`Store::open`].
 
 mod file;
+pub mod parts;
 mod zk;
 
 use std::fmt;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use crate::config::StoreSpec;
 
 pub use file::FileStore;
-pub use zk::ZkStore;
+pub use zk::{MAX_DATA as ZK_MAX_DATA, ZkStore};
 
 /// The version of a stored blob. The first save makes version 1; each save adds one. Versions are
 /// only compared for equality.
@@ -87,8 +88,10 @@ pub enum StoreError {
     Unavailable { store: String, action: &'static str, cause: zookeeper_client::Error },
     #[error("store {store}: {action} gave up after {}s without an answer from ZooKeeper\nhint: check that ZooKeeper is running and reachable from this host", .waited.as_secs())]
     Timeout { store: String, action: &'static str, waited: Duration },
-    #[error("store {store}: the state is {size} bytes, above ZooKeeper's limit of {limit} bytes")]
-    TooLarge { store: String, size: usize, limit: usize },
+    #[error(
+        "store {store}: the state is {size} bytes, {compressed} compressed, above the {limit} compressed bytes this store writes\nhint: for a cluster this large use the file store (--store file:DIR) on a volume that follows the scheduler"
+    )]
+    TooLarge { store: String, size: usize, compressed: u64, limit: u64 },
 }
 
 fn show(version: &Option<Version>) -> String {

@@ -4,19 +4,31 @@
 //! was lost with the connection is settled by reading the znode back — within the call, or at the
 //! start of the next one when the call gave up first — so a write that did land is never taken
 //! for another scheduler's.
+//!
+//! A state larger than one znode may hold (ZooKeeper's `jute.maxbuffer`, 1 MiB by default; a
+//! plan of about 300 agents) is written gzip-compressed in parts under the sibling znode
+//! `<path>.parts`, and the state's znode gets a head naming them (`parts.rs`): the parts first,
+//! then the head by compare-and-set, then the parts no head names any more are deleted.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, SessionState, StateWatcher};
 
+use super::parts::{self, Head, Packed, Stored};
 use super::{StoreError, StoreOptions, Version, Versioned};
 
 /// ZooKeeper's default `jute.maxbuffer` is 1 MiB including the request; stay clearly below.
-const MAX_DATA: usize = 1_000_000;
+/// A larger state is written in parts of this size.
+pub const MAX_DATA: usize = 1_000_000;
+
+/// The most parts one state may take (64 MB compressed; a 10,000-agent plan takes 2).
+pub const MAX_PARTS: usize = 64;
 
 /// A store in one znode of a ZooKeeper ensemble.
 #[derive(Debug)]
@@ -31,9 +43,21 @@ pub struct ZkStore {
     state: std::sync::Mutex<Option<StateWatcher>>,
     /// Why the last operation could not reach ZooKeeper, and since when (cleared by a success).
     failing: std::sync::Mutex<Option<(Instant, String)>>,
-    /// A write that was sent but whose answer was lost when its call gave up: `(expected, data)`.
-    /// The next write settles it by reading the znode back before writing.
-    unsettled: std::sync::Mutex<Option<(Option<Version>, Vec<u8>)>>,
+    /// A write that was sent but whose answer was lost when its call gave up. The next write
+    /// settles it by reading the znode back before writing.
+    unsettled: std::sync::Mutex<Option<Unsettled>>,
+    /// Parts that no head names may be left under `<path>.parts` (true until a write found none).
+    stale_parts: AtomicBool,
+}
+
+/// A write whose answer was lost.
+#[derive(Debug, Clone)]
+struct Unsettled {
+    expected: Option<Version>,
+    /// The state it wrote.
+    state: Vec<u8>,
+    /// What it wrote into the state's znode: the state itself, or the head naming its parts.
+    written: Vec<u8>,
 }
 
 impl fmt::Display for ZkStore {
@@ -77,6 +101,7 @@ impl ZkStore {
             state: std::sync::Mutex::new(None),
             failing: std::sync::Mutex::new(None),
             unsettled: std::sync::Mutex::new(None),
+            stale_parts: AtomicBool::new(true),
         };
         // `/scaleio` has no parent to create; checking the root still proves the connection.
         let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
@@ -100,15 +125,75 @@ impl ZkStore {
 
     pub async fn load(&self) -> Result<Option<Versioned>, StoreError> {
         self.run("read", self.options.deadline, |client| async move {
-            match read(&client, &self.path).await {
-                Ok((data, stat)) => {
-                    Attempt::Done(Ok(Some(Versioned { version: from_zk(stat.version), data })))
+            // A head may be replaced, and its parts deleted, while we read them: read again.
+            let mut missing: Option<(Version, String)> = None;
+            loop {
+                let (data, stat) = match read(&client, &self.path).await {
+                    Ok(read) => read,
+                    Err(ZkError::NoNode) => return Attempt::Done(Ok(None)),
+                    Err(e) => return classify(e),
+                };
+                let version = from_zk(stat.version);
+                let head = match parts::classify(&data) {
+                    Ok(Stored::Whole(_)) => {
+                        return Attempt::Done(Ok(Some(Versioned { version, data })));
+                    }
+                    Ok(Stored::Parts(head)) => head,
+                    Err(problem) => return Attempt::Done(Err(self.corrupt(problem))),
+                };
+                self.stale_parts.store(true, Ordering::Relaxed);
+                match self.read_parts(&client, &head).await {
+                    Ok(Ok(parts)) => {
+                        return Attempt::Done(
+                            parts::join(&head, &parts)
+                                .map(|data| Some(Versioned { version, data }))
+                                .map_err(|problem| self.corrupt(problem)),
+                        );
+                    }
+                    Ok(Err(name)) => {
+                        if let Some((seen, name)) = &missing
+                            && *seen == version
+                        {
+                            return Attempt::Done(Err(self.corrupt(format!(
+                                "its head (version {version}) names the part {}/{name}, which does not exist",
+                                self.parts_dir()
+                            ))));
+                        }
+                        missing = Some((version, name));
+                    }
+                    Err(e) => return classify(e),
                 }
-                Err(ZkError::NoNode) => Attempt::Done(Ok(None)),
-                Err(e) => classify(e),
             }
         })
         .await
+    }
+
+    /// The parts `head` names, or the name of the first one that does not exist.
+    async fn read_parts(
+        &self,
+        client: &Client,
+        head: &Head,
+    ) -> Result<Result<Vec<Vec<u8>>, String>, ZkError> {
+        let dir = self.parts_dir();
+        let mut parts = Vec::with_capacity(head.parts as usize);
+        for index in 0..head.parts {
+            let name = head.part_name(index);
+            match client.get_data(&format!("{dir}/{name}")).await {
+                Ok((part, _)) => parts.push(part),
+                Err(ZkError::NoNode) => return Ok(Err(name)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ok(parts))
+    }
+
+    /// Where the parts of a large state live: a sibling of the state's znode.
+    fn parts_dir(&self) -> String {
+        format!("{}.parts", self.path)
+    }
+
+    fn corrupt(&self, problem: String) -> StoreError {
+        StoreError::Corrupt { store: self.to_string(), path: PathBuf::from(&self.path), problem }
     }
 
     /// Compare-and-set, retrying through connection loss and session expiry for up to the
@@ -129,27 +214,33 @@ impl ZkStore {
         data: &[u8],
         wait: Duration,
     ) -> Result<Version, StoreError> {
-        if data.len() > MAX_DATA {
+        // Compressed once per call; each attempt names its own generation.
+        let packed = (data.len() > MAX_DATA).then(|| parts::pack(data, MAX_DATA));
+        if let Some(packed) = &packed
+            && packed.parts.len() > MAX_PARTS
+        {
             return Err(StoreError::TooLarge {
                 store: self.to_string(),
                 size: data.len(),
-                limit: MAX_DATA,
+                compressed: packed.compressed(),
+                limit: (MAX_PARTS * MAX_DATA) as u64,
             });
         }
         let conflict = |found| StoreError::Conflict { store: self.to_string(), expected, found };
         let wait = wait.min(self.options.deadline);
         self.run("write", wait, |client| {
             let conflict = &conflict;
+            let packed = &packed;
             async move {
                 // Settle an earlier write whose answer was lost: if it landed, the version the
                 // caller expects is the one it made.
                 let mut expected = expected;
                 let pending = self.unsettled.lock().expect("never poisoned").clone();
-                if let Some((was_expected, was_data)) = pending {
-                    match settle(&client, &self.path, was_expected, &was_data).await {
+                if let Some(was) = pending {
+                    match settle(&client, &self.path, was.expected, &was.written).await {
                         Ok(Settled::Landed(made)) => {
-                            if expected == was_expected {
-                                if was_data == data {
+                            if expected == was.expected {
+                                if was.state == data {
                                     self.set_unsettled(None);
                                     return Attempt::Done(Ok(made));
                                 }
@@ -161,25 +252,45 @@ impl ZkStore {
                     }
                     self.set_unsettled(None);
                 }
+                let made = Version(expected.map_or(1, |v| v.0 + 1));
+                let (written, generation): (Cow<'_, [u8]>, _) = match packed {
+                    None => (Cow::Borrowed(data), None),
+                    Some(packed) => match self.write_parts(&client, packed, made).await {
+                        Ok((head, bytes)) => (Cow::Owned(bytes), Some(head.generation)),
+                        Err(e) => return classify(e),
+                    },
+                };
                 // From here on a lost answer leaves this write unsettled.
-                self.set_unsettled(Some((expected, data.to_vec())));
+                self.set_unsettled(Some(Unsettled {
+                    expected,
+                    state: data.to_vec(),
+                    written: written.to_vec(),
+                }));
                 let result = match expected {
                     None => client
                         .create(
                             &self.path,
-                            data,
+                            &written,
                             &CreateMode::Persistent.with_acls(Acls::anyone_all()),
                         )
                         .await
                         .map(|(stat, _)| stat),
-                    Some(version) => client.set_data(&self.path, data, Some(to_zk(version))).await,
+                    Some(version) => {
+                        client.set_data(&self.path, &written, Some(to_zk(version))).await
+                    }
                 };
                 let outcome = match result {
-                    Ok(stat) => Attempt::Done(Ok(from_zk(stat.version))),
+                    Ok(stat) => {
+                        let made = from_zk(stat.version);
+                        self.delete_stale_parts(&client, made, generation.as_deref()).await;
+                        Attempt::Done(Ok(made))
+                    }
                     Err(ZkError::NodeExists) | Err(ZkError::BadVersion) => {
+                        self.delete_generation(&client, generation.as_deref()).await;
                         Attempt::Done(Err(conflict(current_version(&client, &self.path).await)))
                     }
                     Err(ZkError::NoNode) if expected.is_some() => {
+                        self.delete_generation(&client, generation.as_deref()).await;
                         Attempt::Done(Err(conflict(None)))
                     }
                     Err(e) => return classify(e),
@@ -191,7 +302,79 @@ impl ZkStore {
         .await
     }
 
-    fn set_unsettled(&self, value: Option<(Option<Version>, Vec<u8>)>) {
+    /// Create the parts of a new generation for a write that makes `made`; returns its head.
+    async fn write_parts(
+        &self,
+        client: &Client,
+        packed: &Packed,
+        made: Version,
+    ) -> Result<(Head, Vec<u8>), ZkError> {
+        let dir = self.parts_dir();
+        let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
+        client.mkdir(&dir, &options).await?;
+        let (head, bytes) = packed.head(parts::generation(made.0));
+        self.stale_parts.store(true, Ordering::Relaxed);
+        for (index, part) in (0..).zip(&packed.parts) {
+            client.create(&format!("{dir}/{}", head.part_name(index)), part, &options).await?;
+        }
+        Ok((head, bytes))
+    }
+
+    /// After a write made `made` (its parts `generation`, if any): delete the parts of older
+    /// versions and of other generations of the same version (attempts that lost or were
+    /// retried). A rival's parts for a later version are left alone. Best effort: what is left is
+    /// deleted after a later write.
+    async fn delete_stale_parts(&self, client: &Client, made: Version, generation: Option<&str>) {
+        if !self.stale_parts.load(Ordering::Relaxed) {
+            return;
+        }
+        let dir = self.parts_dir();
+        let children = match client.list_children(&dir).await {
+            Ok(children) => children,
+            Err(ZkError::NoNode) => {
+                self.stale_parts.store(false, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(store = %self, error = %e, "cannot list old state parts; later");
+                return;
+            }
+        };
+        let mut left = false;
+        for child in children {
+            let stale = match parts::version_of(&child) {
+                Some(v) => {
+                    v < made.0 || (v == made.0 && Some(parts::generation_of(&child)) != generation)
+                }
+                None => false,
+            };
+            if !stale {
+                left = true;
+                continue;
+            }
+            match client.delete(&format!("{dir}/{child}"), None).await {
+                Ok(()) | Err(ZkError::NoNode) => {}
+                Err(e) => {
+                    left = true;
+                    tracing::debug!(store = %self, error = %e, part = %child, "cannot delete an old state part; later");
+                }
+            }
+        }
+        self.stale_parts.store(left, Ordering::Relaxed);
+    }
+
+    /// Delete the parts of `generation` (a write that lost its compare-and-set). Best effort.
+    async fn delete_generation(&self, client: &Client, generation: Option<&str>) {
+        let Some(generation) = generation else { return };
+        let dir = self.parts_dir();
+        if let Ok(children) = client.list_children(&dir).await {
+            for child in children.iter().filter(|c| parts::generation_of(c) == generation) {
+                let _ = client.delete(&format!("{dir}/{child}"), None).await;
+            }
+        }
+    }
+
+    fn set_unsettled(&self, value: Option<Unsettled>) {
         *self.unsettled.lock().expect("never poisoned") = value;
     }
 
@@ -352,7 +535,8 @@ fn classify<T>(error: ZkError) -> Attempt<T> {
     }
 }
 
-/// Whether the write `(expected, data)` whose answer was lost made the znode what it is now.
+/// Whether the write of `data` into the state's znode, expecting `expected`, whose answer was
+/// lost, made the znode what it is now.
 /// On the client that sent it, the read is queued behind the write, so it sees its outcome; on a
 /// new session the old one's queued requests were dropped with it.
 async fn settle(

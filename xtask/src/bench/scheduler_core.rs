@@ -70,6 +70,11 @@ struct ChildReport {
     persisted_bytes: usize,
     /// Time to serialise it, in seconds.
     persist_secs: f64,
+    /// What the ZooKeeper store writes of it: compressed bytes, parts, and the time to pack it
+    /// (gzip + SHA-256), in seconds.
+    zk_compressed_bytes: u64,
+    zk_parts: usize,
+    zk_pack_secs: f64,
     peak_rss_kib: u64,
 }
 
@@ -189,6 +194,20 @@ fn figures(reports: &[ChildReport]) -> Vec<Figure> {
             ours: format!("{:.1}ms", r.persist_secs * 1e3),
             baseline: "-".into(),
             ratio: None,
+        });
+        // A ZooKeeper store writes a state above one znode compressed, in parts: what each save
+        // adds to serialising it, and how many znodes it takes.
+        out.push(Figure {
+            name: format!("core.zk_pack_cpu ({n})"),
+            ours: format!("{:.1}ms", r.zk_pack_secs * 1e3),
+            baseline: format!("{:.1}ms", r.persist_secs * 1e3),
+            ratio: Some(r.zk_pack_secs / r.persist_secs),
+        });
+        out.push(Figure {
+            name: format!("core.zk_compressed ({n}, {} parts)", r.zk_parts),
+            ours: format!("{:.2}MiB", r.zk_compressed_bytes as f64 / f64::from(1u32 << 20)),
+            baseline: format!("{:.1}MiB", r.persisted_bytes as f64 / f64::from(1u32 << 20)),
+            ratio: Some(r.zk_compressed_bytes as f64 / r.persisted_bytes as f64),
         });
     }
     if let [small, large] = reports {
@@ -365,8 +384,12 @@ fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildRepo
     // The baseline after the peak is read: its offers and JSON are not the core's memory.
     let decode_us_per_offer = decode_baseline(&sim.agents)?;
     let t = Instant::now();
-    let persisted_bytes = sim.state.persisted_json().len();
+    let persisted = sim.state.persisted_json();
     let persist_secs = t.elapsed().as_secs_f64();
+    let persisted_bytes = persisted.len();
+    let t = Instant::now();
+    let packed = scheduler::store::parts::pack(&persisted, scheduler::store::ZK_MAX_DATA);
+    let zk_pack_secs = t.elapsed().as_secs_f64();
     let plan = sim.state.plan();
     let steps = plan.len();
     let complete_steps = plan.steps().filter(|s| s.status == StepStatus::Complete).count();
@@ -386,6 +409,9 @@ fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildRepo
         total_secs: total.as_secs_f64(),
         persisted_bytes,
         persist_secs,
+        zk_compressed_bytes: packed.compressed(),
+        zk_parts: packed.parts.len(),
+        zk_pack_secs,
         peak_rss_kib,
     })
 }
