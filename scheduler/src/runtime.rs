@@ -47,8 +47,11 @@ use crate::outbox::{Outbox, SEND_AHEAD};
 use crate::snapshot::{self, LoopFacts};
 use crate::view::{ApiCommand, ApiRefusal, ApiRequest, GatewayView, View};
 
-/// The most inputs one turn applies before it saves and sends.
-pub const MAX_INPUTS_PER_TURN: usize = 256;
+/// The most inputs one turn applies before it saves and sends. Applying one costs microseconds;
+/// a turn's save and view cost what the whole state costs (at 10,000 agents about 0.18 s to
+/// serialise 31 MiB and 0.05 s for the view), so a burst of status updates is taken in few turns:
+/// at 256 a round's 20,000 updates made some 80 saves, 20 s of them.
+pub const MAX_INPUTS_PER_TURN: usize = 4096;
 
 /// A version number of the stored state, for compare-and-set.
 pub type StoreVersion = u64;

@@ -78,8 +78,10 @@ pub fn view(state: &State, facts: &LoopFacts) -> View {
         .nodes
         .values()
         .map(|n| {
+            // Through the plan's node index: a scan of every step per node made each turn's
+            // view cost nodes × steps (5 s at 10,000 agents).
             let steps: Vec<&StepRecord> =
-                d.plan.steps().filter(|s| *s.node == *n.hostname).collect();
+                d.plan.node_positions(&n.hostname).iter().map(|&pos| d.plan.at(pos)).collect();
             let status = if n.lost {
                 NodeStatus::Lost
             } else if steps.iter().any(|s| s.status == CoreStatus::Error) {

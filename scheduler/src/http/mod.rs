@@ -8,7 +8,7 @@ mod api;
 mod artifacts;
 mod auth;
 mod metrics;
-mod page;
+pub mod page;
 
 use std::collections::BTreeMap;
 use std::future::Future;

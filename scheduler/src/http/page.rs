@@ -3,6 +3,7 @@
 //! server-rendered HTML with a little CSS; it reloads itself every few seconds. Every value from
 //! the view is HTML-escaped.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::State;
@@ -179,10 +180,17 @@ pub fn render(view: &View, version: &str, artifacts: &[String]) -> String {
         h.push_str(
             "<table><tr><th>Host</th><th>IP</th><th>Persona</th><th>Platform</th><th>Status</th><th>Steps</th><th>Agent id</th></tr>",
         );
+        // Each node's (complete, all) steps, counted in one pass over the plan.
+        let mut counts: HashMap<&str, (usize, usize)> = HashMap::with_capacity(view.nodes.len());
+        for step in view.steps() {
+            if let Some(node) = step.node.as_deref() {
+                let c = counts.entry(node).or_default();
+                c.0 += usize::from(step.status == StepStatus::Complete);
+                c.1 += 1;
+            }
+        }
         for node in &view.nodes {
-            let mine: Vec<&StepView> =
-                view.steps().filter(|s| s.node.as_deref() == Some(&node.hostname)).collect();
-            let complete = mine.iter().filter(|s| s.status == StepStatus::Complete).count();
+            let (complete, all) = counts.get(node.hostname.as_str()).copied().unwrap_or_default();
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"badge {4}\">{4}</span></td><td>{5}/{6}</td><td class=\"msg\">{7}</td></tr>",
@@ -192,7 +200,7 @@ pub fn render(view: &View, version: &str, artifacts: &[String]) -> String {
                 esc(node.platform.as_deref().unwrap_or("")),
                 node.status.as_str(),
                 complete,
-                mine.len(),
+                all,
                 esc(node.agent_id.as_deref().unwrap_or("")),
             );
         }

@@ -75,6 +75,10 @@ struct ChildReport {
     zk_compressed_bytes: u64,
     zk_parts: usize,
     zk_pack_secs: f64,
+    /// Time to build the HTTP side's view of the state (the loop publishes one per turn), and
+    /// to render the status page from it, in seconds.
+    view_secs: f64,
+    page_secs: f64,
     peak_rss_kib: u64,
 }
 
@@ -202,6 +206,19 @@ fn figures(reports: &[ChildReport]) -> Vec<Figure> {
             ours: format!("{:.1}ms", r.zk_pack_secs * 1e3),
             baseline: format!("{:.1}ms", r.persist_secs * 1e3),
             ratio: Some(r.zk_pack_secs / r.persist_secs),
+        });
+        // The loop publishes a fresh view after every turn; GET / renders the page from it.
+        out.push(Figure {
+            name: format!("core.view_cpu ({n})"),
+            ours: format!("{:.1}ms", r.view_secs * 1e3),
+            baseline: format!("{:.1}ms", r.persist_secs * 1e3),
+            ratio: Some(r.view_secs / r.persist_secs),
+        });
+        out.push(Figure {
+            name: format!("core.page_cpu ({n})"),
+            ours: format!("{:.1}ms", r.page_secs * 1e3),
+            baseline: format!("{:.1}ms", r.persist_secs * 1e3),
+            ratio: Some(r.page_secs / r.persist_secs),
         });
         out.push(Figure {
             name: format!("core.zk_compressed ({n}, {} parts)", r.zk_parts),
@@ -390,6 +407,15 @@ fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildRepo
     let t = Instant::now();
     let packed = scheduler::store::parts::pack(&persisted, scheduler::store::ZK_MAX_DATA);
     let zk_pack_secs = t.elapsed().as_secs_f64();
+    let (zk_compressed_bytes, zk_parts) = (packed.compressed(), packed.parts.len());
+    drop((persisted, packed));
+    let t = Instant::now();
+    let view = scheduler::snapshot::view(&sim.state, &scheduler::snapshot::LoopFacts::default());
+    let view_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let page = scheduler::http::page::render(&view, "bench", &[]);
+    let page_secs = t.elapsed().as_secs_f64();
+    drop((view, page));
     let plan = sim.state.plan();
     let steps = plan.len();
     let complete_steps = plan.steps().filter(|s| s.status == StepStatus::Complete).count();
@@ -409,9 +435,11 @@ fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildRepo
         total_secs: total.as_secs_f64(),
         persisted_bytes,
         persist_secs,
-        zk_compressed_bytes: packed.compressed(),
-        zk_parts: packed.parts.len(),
+        zk_compressed_bytes,
+        zk_parts,
         zk_pack_secs,
+        view_secs,
+        page_secs,
         peak_rss_kib,
     })
 }
