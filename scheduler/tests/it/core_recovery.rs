@@ -172,7 +172,7 @@ fn while_the_old_executor_is_still_up_a_reboot_is_not_relaunched() {
     let d: Vec<Decision> =
         sim.decide().into_iter().filter(|d| !matches!(d, Decision::Acknowledge(_))).collect();
     assert!(
-        matches!(&d[..], [Decision::Decline { refuse_seconds, reason, .. }] if *refuse_seconds == 5.0 && reason == "waiting for agent-2 to reboot"),
+        matches!(&d[..], [Decision::Decline { refuse_seconds, reason, .. }] if *refuse_seconds == scheduler::core::decide::REBOOT_REFUSE_SECS && *refuse_seconds <= 1.0 && reason == "waiting for agent-2 to reboot"),
         "{d:?}"
     );
 }
