@@ -398,7 +398,29 @@ impl View {
         if let Some(error) = &self.health.store_error {
             unhealthy.push(format!("the state store failed: {error}"));
         }
-        for step in self.steps().filter(|s| s.status == StepStatus::Error) {
+        // A lost node's steps are in error but wait for its agent, not for an operator: one
+        // reason per lost node, with why (the first of its steps' messages).
+        let lost: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Lost)
+            .map(|n| n.hostname.as_str())
+            .collect();
+        for host in &lost {
+            let waiting: Vec<&StepView> = self
+                .steps()
+                .filter(|s| s.status == StepStatus::Error && s.node.as_deref() == Some(*host))
+                .collect();
+            let why =
+                waiting.iter().find_map(|s| s.message.as_deref()).unwrap_or("its agent is gone");
+            unhealthy.push(format!(
+                "node {host} is lost, {} of its steps wait for its agent: {why}",
+                waiting.len()
+            ));
+        }
+        for step in self.steps().filter(|s| {
+            s.status == StepStatus::Error && !s.node.as_deref().is_some_and(|n| lost.contains(&n))
+        }) {
             let on = step.node.as_deref().map(|n| format!(" on {n}")).unwrap_or_default();
             let why = step.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             unhealthy.push(format!(
@@ -523,6 +545,32 @@ mod tests {
                 "step preflight-agent-1 on agent-1 waits for an operator after 1 attempt(s): disk /dev/xvdf is mounted"
             ]
         );
+
+        // A lost node: one reason naming it and why, not one "waits for an operator" per step.
+        view.nodes.push(NodeView {
+            hostname: "agent-1".to_owned(),
+            ip: None,
+            agent_id: None,
+            persona: None,
+            status: NodeStatus::Lost,
+            platform: None,
+        });
+        view.plan.phases[0].steps[0].message =
+            Some("the agent on agent-1 (S1) has been gone for 700 s".to_owned());
+        view.plan.phases[0].steps.push(StepView {
+            id: "sds-agent-1".to_owned(),
+            message: None,
+            ..step("sds-agent-1", StepStatus::Error)
+        });
+        assert_eq!(
+            view.health().reasons,
+            [
+                "not subscribed to a Mesos master",
+                "node agent-1 is lost, 2 of its steps wait for its agent: the agent on agent-1 (S1) has been gone for 700 s"
+            ]
+        );
+        view.nodes.clear();
+        view.plan.phases[0].steps.pop();
 
         view.health.subscribed = true;
         view.plan.phases[0].steps[0].status = StepStatus::Running;

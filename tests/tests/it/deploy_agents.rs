@@ -58,7 +58,7 @@ async fn a_step_running_on(d: &mut Deployment, host: &str) -> String {
 /// Waits until every node but `lost` completed and `lost`'s steps are complete or in error, then
 /// checks: the plan is in error, `lost`'s reboot step among its errored steps, each of them with a
 /// message starting with `expected`, every other node's steps complete (rebooted and verified
-/// without it), and `/v1/health` 503 naming it. Returns the plan.
+/// without it), and `/v1/health` 503 naming it as lost, once. Returns the plan.
 async fn others_finish_without(
     d: &mut Deployment,
     lost: &str,
@@ -94,6 +94,9 @@ async fn others_finish_without(
     let (status, health) = d.get("/v1/health").await.expect("health");
     assert_eq!(status, 503, "{health}");
     assert!(health.to_string().contains(expected), "{health}");
+    // One reason for the node, not one "waits for an operator" per step: its agent is awaited.
+    assert!(health.to_string().contains(&format!("node {lost} is lost, ")), "{health}");
+    assert!(!health.to_string().contains("waits for an operator"), "{health}");
     plan
 }
 
