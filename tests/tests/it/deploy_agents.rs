@@ -55,6 +55,29 @@ async fn a_step_running_on(d: &mut Deployment, host: &str) -> String {
         .to_owned()
 }
 
+/// A data node of a 5-agent deployment (not one of the three MDM hosts the cluster phase names),
+/// once the MDM hosts are chosen.
+async fn a_data_node(d: &mut Deployment) -> String {
+    let plan = d
+        .wait_plan("the MDM hosts are chosen", DEPLOY_TIMEOUT, |p| {
+            steps_of(p)
+                .iter()
+                .any(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
+        })
+        .await
+        .expect("plan");
+    let mdm_hosts: Vec<String> = steps_of(&plan)
+        .iter()
+        .filter(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
+        .filter_map(|s| s["node"].as_str().map(str::to_owned))
+        .collect();
+    (1..=5)
+        .map(|i| format!("agent-{i}"))
+        .rev()
+        .find(|h| !mdm_hosts.contains(h))
+        .expect("a data node")
+}
+
 /// Waits until every node but `lost` completed and `lost`'s steps are complete or in error, then
 /// checks: the plan is in error, `lost`'s reboot step among its errored steps, each of them with a
 /// message starting with `expected`, every other node's steps complete (rebooted and verified
@@ -175,25 +198,7 @@ async fn an_agent_that_never_comes_back() {
     spec.extra_scheduler_args = vec!["--agent-lost-timeout".into(), "3".into()];
     let mut d = Deployment::start(spec).await.expect("deployment");
     d.start_scheduler().await.expect("scheduler");
-    // A data node (not one of the three MDM hosts the cluster phase names).
-    let plan = d
-        .wait_plan("the MDM hosts are chosen", DEPLOY_TIMEOUT, |p| {
-            steps_of(p)
-                .iter()
-                .any(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
-        })
-        .await
-        .expect("plan");
-    let mdm_hosts: Vec<String> = steps_of(&plan)
-        .iter()
-        .filter(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
-        .filter_map(|s| s["node"].as_str().map(str::to_owned))
-        .collect();
-    let lost = (1..=5)
-        .map(|i| format!("agent-{i}"))
-        .rev()
-        .find(|h| !mdm_hosts.contains(h))
-        .expect("a data node");
+    let lost = a_data_node(&mut d).await;
     let agent_id = d.emulator.agent_id(&lost).expect("agent");
     a_step_running_on(&mut d, &lost).await;
     d.emulator.remove_agent(&lost).expect("remove");
@@ -219,24 +224,7 @@ async fn an_agent_removed_while_the_scheduler_is_down() {
     }
     let mut d = Deployment::start(DeploymentSpec::new(5)).await.expect("deployment");
     d.start_scheduler().await.expect("scheduler");
-    let plan = d
-        .wait_plan("the MDM hosts are chosen", DEPLOY_TIMEOUT, |p| {
-            steps_of(p)
-                .iter()
-                .any(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
-        })
-        .await
-        .expect("plan");
-    let mdm_hosts: Vec<String> = steps_of(&plan)
-        .iter()
-        .filter(|s| s["id"].as_str().is_some_and(|i| i.starts_with("mdm-cluster.")))
-        .filter_map(|s| s["node"].as_str().map(str::to_owned))
-        .collect();
-    let lost = (1..=5)
-        .map(|i| format!("agent-{i}"))
-        .rev()
-        .find(|h| !mdm_hosts.contains(h))
-        .expect("a data node");
+    let lost = a_data_node(&mut d).await;
     let agent_id = d.emulator.agent_id(&lost).expect("agent");
     a_step_running_on(&mut d, &lost).await;
 
