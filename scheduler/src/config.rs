@@ -235,6 +235,12 @@ pub struct Args {
     pub api_token_file: Option<PathBuf>,
 
     /// Where the framework id and the plan are kept: `file:DIR` or `zk://HOST:PORT[,HOST:PORT]/PATH`.
+    ///
+    /// `file:DIR` keeps one file (mode 0600) in DIR: for a scheduler that always runs on the same
+    /// host. `zk://` is for a scheduler Marathon may move: the state is plain JSON in the znode
+    /// PATH, or, above ZooKeeper's 1 MB znode limit (about 300 agents), compressed in parts under
+    /// `PATH.parts` with a small head in PATH. Writes are compare-and-set in both: two schedulers
+    /// on one store never both drive the plan.
     #[arg(long, env = env::STORE, default_value = "file:./scaleio-state", value_name = "STORE", help_heading = "State")]
     pub store: String,
 
