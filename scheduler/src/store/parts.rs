@@ -13,8 +13,8 @@ use std::io::{Read, Write};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
+use packaging::catalog::Sha256;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The first line of a head; a plain state is a JSON object and never starts with it.
 pub const HEAD_MAGIC: &[u8] = b"scaleio-store-parts/1\n";
@@ -33,8 +33,8 @@ pub struct Head {
     pub compressed: u64,
     /// The state's length.
     pub bytes: u64,
-    /// The state's SHA-256, lowercase hex.
-    pub sha256: String,
+    /// The state's SHA-256 (lowercase hex in the head).
+    pub sha256: Sha256,
 }
 
 /// What a state znode holds.
@@ -46,29 +46,34 @@ pub enum Stored<'a> {
     Parts(Head),
 }
 
-/// A state compressed and cut into parts, ready to be written under any generation.
+/// A state compressed, ready to be written in parts under any generation.
 #[derive(Debug)]
 pub struct Packed {
-    pub parts: Vec<Vec<u8>>,
-    compressed: u64,
+    compressed: Vec<u8>,
+    part_size: usize,
     bytes: u64,
-    sha256: String,
+    sha256: Sha256,
 }
 
 impl Packed {
     /// The compressed length, all parts together.
     pub fn compressed(&self) -> u64 {
-        self.compressed
+        self.compressed.len() as u64
+    }
+
+    /// The parts, in order, each at most the part size.
+    pub fn parts(&self) -> std::slice::Chunks<'_, u8> {
+        self.compressed.chunks(self.part_size)
     }
 
     /// The head naming these parts as `generation`, and the bytes the state's znode gets.
     pub fn head(&self, generation: String) -> (Head, Vec<u8>) {
         let head = Head {
             generation,
-            parts: u32::try_from(self.parts.len()).expect("fewer than 2^32 parts"),
-            compressed: self.compressed,
+            parts: u32::try_from(self.parts().len()).expect("fewer than 2^32 parts"),
+            compressed: self.compressed(),
             bytes: self.bytes,
-            sha256: self.sha256.clone(),
+            sha256: self.sha256,
         };
         let mut bytes = HEAD_MAGIC.to_vec();
         serde_json::to_writer(&mut bytes, &head).expect("a head serialises");
@@ -99,16 +104,15 @@ pub fn generation_of(part_name: &str) -> &str {
     part_name.rsplit_once('.').map_or(part_name, |(generation, _)| generation)
 }
 
-/// Compress `state` and cut it into parts of at most `part_size` bytes.
+/// Compress `state`, to be cut into parts of at most `part_size` bytes.
 pub fn pack(state: &[u8], part_size: usize) -> Packed {
     let mut encoder = GzEncoder::new(Vec::with_capacity(state.len() / 8), Compression::fast());
     encoder.write_all(state).expect("writing into a Vec cannot fail");
-    let compressed = encoder.finish().expect("writing into a Vec cannot fail");
     Packed {
-        parts: compressed.chunks(part_size.max(1)).map(<[u8]>::to_vec).collect(),
-        compressed: compressed.len() as u64,
+        compressed: encoder.finish().expect("writing into a Vec cannot fail"),
+        part_size: part_size.max(1),
         bytes: state.len() as u64,
-        sha256: hex(&Sha256::digest(state)),
+        sha256: Sha256::of(state),
     }
 }
 
@@ -144,16 +148,11 @@ pub fn join(head: &Head, parts: &[Vec<u8>]) -> Result<Vec<u8>, String> {
             head.generation, head.compressed
         ));
     }
-    let reader = parts
-        .iter()
-        .map(|p| &p[..])
-        .fold(Box::new(std::io::empty()) as Box<dyn Read>, |chain, part| {
-            Box::new(chain.chain(part))
-        });
+    let compressed = parts.concat();
     let mut state = Vec::with_capacity(usize::try_from(head.bytes).unwrap_or(0));
-    GzDecoder::new(reader).take(head.bytes + 1).read_to_end(&mut state).map_err(|e| {
-        format!("the parts of generation {} do not decompress: {e}", head.generation)
-    })?;
+    GzDecoder::new(compressed.as_slice()).take(head.bytes + 1).read_to_end(&mut state).map_err(
+        |e| format!("the parts of generation {} do not decompress: {e}", head.generation),
+    )?;
     if state.len() as u64 != head.bytes {
         return Err(format!(
             "the parts of generation {} decompress to {}{} bytes, the head says {}",
@@ -163,7 +162,7 @@ pub fn join(head: &Head, parts: &[Vec<u8>]) -> Result<Vec<u8>, String> {
             head.bytes
         ));
     }
-    let digest = hex(&Sha256::digest(&state));
+    let digest = Sha256::of(&state);
     if digest != head.sha256 {
         return Err(format!(
             "the parts of generation {} decompress to a state with SHA-256 {digest}, the head says {}",
@@ -171,10 +170,6 @@ pub fn join(head: &Head, parts: &[Vec<u8>]) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(state)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -204,15 +199,16 @@ mod tests {
     fn a_state_splits_into_parts_and_joins_back() {
         let original = state(3_000_000);
         let packed = pack(&original, 10_000);
-        assert!(packed.parts.len() > 1, "{} parts", packed.parts.len());
-        assert!(packed.parts.iter().all(|p| p.len() <= 10_000));
+        let parts: Vec<Vec<u8>> = packed.parts().map(<[u8]>::to_vec).collect();
+        assert!(parts.len() > 1, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.len() <= 10_000));
         assert!(packed.compressed() < original.len() as u64 / 4, "{}", packed.compressed());
         let (written, head_bytes) = packed.head(generation(7));
         let Ok(Stored::Parts(head)) = classify(&head_bytes) else { panic!("a head") };
         assert_eq!(head, written);
         assert_eq!(version_of(&head.part_name(0)), Some(7));
         assert_eq!(generation_of(&head.part_name(3)), head.generation);
-        assert_eq!(join(&head, &packed.parts).unwrap(), original);
+        assert_eq!(join(&head, &parts).unwrap(), original);
     }
 
     #[test]
@@ -224,7 +220,10 @@ mod tests {
     fn damaged_parts_are_refused_with_what_is_wrong() {
         let original = state(200_000);
         let packed = pack(&original, 5_000);
-        let s = Split { head: packed.head(generation(3)).0, parts: packed.parts };
+        let s = Split {
+            head: packed.head(generation(3)).0,
+            parts: packed.parts().map(<[u8]>::to_vec).collect(),
+        };
         let mut missing = s.parts.clone();
         missing.pop();
         assert!(join(&s.head, &missing).unwrap_err().starts_with("expected "));
@@ -235,7 +234,7 @@ mod tests {
         let error = join(&s.head, &flipped).unwrap_err();
         assert!(error.contains("do not decompress") || error.contains("SHA-256"), "{error}");
         let mut head = s.head.clone();
-        head.sha256 = "00".repeat(32);
+        head.sha256 = Sha256::from_bytes([0; 32]);
         assert!(join(&head, &s.parts).unwrap_err().contains("SHA-256"));
         let mut head = s.head.clone();
         head.bytes -= 1;

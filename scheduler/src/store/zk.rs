@@ -10,7 +10,6 @@
 //! `<path>.parts`, and the state's znode gets a head naming them (`parts.rs`): the parts first,
 //! then the head by compare-and-set, then the parts no head names any more are deleted.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,8 +55,16 @@ struct Unsettled {
     expected: Option<Version>,
     /// The state it wrote.
     state: Vec<u8>,
-    /// What it wrote into the state's znode: the state itself, or the head naming its parts.
-    written: Vec<u8>,
+    /// The head naming its parts, when it wrote the state in parts (else the state's znode got
+    /// the state itself).
+    head: Option<Vec<u8>>,
+}
+
+impl Unsettled {
+    /// What it wrote into the state's znode.
+    fn written(&self) -> &[u8] {
+        self.head.as_deref().unwrap_or(&self.state)
+    }
 }
 
 impl fmt::Display for ZkStore {
@@ -126,7 +133,7 @@ impl ZkStore {
     pub async fn load(&self) -> Result<Option<Versioned>, StoreError> {
         self.run("read", self.options.deadline, |client| async move {
             // A head may be replaced, and its parts deleted, while we read them: read again.
-            let mut missing: Option<(Version, String)> = None;
+            let mut missing_at: Option<Version> = None;
             loop {
                 let (data, stat) = match read(&client, &self.path).await {
                     Ok(read) => read,
@@ -150,17 +157,14 @@ impl ZkStore {
                                 .map_err(|problem| self.corrupt(problem)),
                         );
                     }
-                    Ok(Err(name)) => {
-                        if let Some((seen, name)) = &missing
-                            && *seen == version
-                        {
-                            return Attempt::Done(Err(self.corrupt(format!(
-                                "its head (version {version}) names the part {}/{name}, which does not exist",
-                                self.parts_dir()
-                            ))));
-                        }
-                        missing = Some((version, name));
+                    // Missing twice under the same head: not a head replaced while we read.
+                    Ok(Err(name)) if missing_at == Some(version) => {
+                        return Attempt::Done(Err(self.corrupt(format!(
+                            "its head (version {version}) names the part {}/{name}, which does not exist",
+                            self.parts_dir()
+                        ))));
                     }
+                    Ok(Err(_)) => missing_at = Some(version),
                     Err(e) => return classify(e),
                 }
             }
@@ -217,7 +221,7 @@ impl ZkStore {
         // Compressed once per call; each attempt names its own generation.
         let packed = (data.len() > MAX_DATA).then(|| parts::pack(data, MAX_DATA));
         if let Some(packed) = &packed
-            && packed.parts.len() > MAX_PARTS
+            && packed.parts().len() > MAX_PARTS
         {
             return Err(StoreError::TooLarge {
                 store: self.to_string(),
@@ -237,7 +241,7 @@ impl ZkStore {
                 let mut expected = expected;
                 let pending = self.unsettled.lock().expect("never poisoned").clone();
                 if let Some(was) = pending {
-                    match settle(&client, &self.path, was.expected, &was.written).await {
+                    match settle(&client, &self.path, was.expected, was.written()).await {
                         Ok(Settled::Landed(made)) => {
                             if expected == was.expected {
                                 if was.state == data {
@@ -253,30 +257,31 @@ impl ZkStore {
                     self.set_unsettled(None);
                 }
                 let made = Version(expected.map_or(1, |v| v.0 + 1));
-                let (written, generation): (Cow<'_, [u8]>, _) = match packed {
-                    None => (Cow::Borrowed(data), None),
+                let (generation, head) = match packed {
+                    None => (None, None),
                     Some(packed) => match self.write_parts(&client, packed, made).await {
-                        Ok((head, bytes)) => (Cow::Owned(bytes), Some(head.generation)),
+                        Ok((head, bytes)) => (Some(head.generation), Some(bytes)),
                         Err(e) => return classify(e),
                     },
                 };
+                let written = head.as_deref().unwrap_or(data);
                 // From here on a lost answer leaves this write unsettled.
                 self.set_unsettled(Some(Unsettled {
                     expected,
                     state: data.to_vec(),
-                    written: written.to_vec(),
+                    head: head.clone(),
                 }));
                 let result = match expected {
                     None => client
                         .create(
                             &self.path,
-                            &written,
+                            written,
                             &CreateMode::Persistent.with_acls(Acls::anyone_all()),
                         )
                         .await
                         .map(|(stat, _)| stat),
                     Some(version) => {
-                        client.set_data(&self.path, &written, Some(to_zk(version))).await
+                        client.set_data(&self.path, written, Some(to_zk(version))).await
                     }
                 };
                 let outcome = match result {
@@ -314,7 +319,7 @@ impl ZkStore {
         client.mkdir(&dir, &options).await?;
         let (head, bytes) = packed.head(parts::generation(made.0));
         self.stale_parts.store(true, Ordering::Relaxed);
-        for (index, part) in (0..).zip(&packed.parts) {
+        for (index, part) in (0..).zip(packed.parts()) {
             client.create(&format!("{dir}/{}", head.part_name(index)), part, &options).await?;
         }
         Ok((head, bytes))

@@ -407,7 +407,7 @@ fn run_child(n: usize, budget: Duration, hold: bool) -> anyhow::Result<ChildRepo
     let t = Instant::now();
     let packed = scheduler::store::parts::pack(&persisted, scheduler::store::ZK_MAX_DATA);
     let zk_pack_secs = t.elapsed().as_secs_f64();
-    let (zk_compressed_bytes, zk_parts) = (packed.compressed(), packed.parts.len());
+    let (zk_compressed_bytes, zk_parts) = (packed.compressed(), packed.parts().len());
     drop((persisted, packed));
     let t = Instant::now();
     let view = scheduler::snapshot::view(&sim.state, &scheduler::snapshot::LoopFacts::default());
