@@ -8,7 +8,9 @@ use scaleio::topology::Mode;
 use scheduler::core::state::Command;
 use scheduler::core::{Input, Persisted, PhaseName, Settings, State, StepStatus};
 
-use crate::core_support::{Agent, Sim, five_agents, preconfigured, settings, status};
+use crate::core_support::{
+    Agent, Sim, five_agents, node_steps, preconfigured, settings, status, three_small,
+};
 
 const TIMEOUT: u64 = 600;
 
@@ -55,13 +57,6 @@ fn run_for(sim: &mut Sim, secs: u64) {
     }
 }
 
-fn steps_of<'a>(
-    sim: &'a Sim,
-    host: &'a str,
-) -> impl Iterator<Item = &'a scheduler::core::StepRecord> {
-    sim.state.plan().steps().filter(move |s| &*s.node == host)
-}
-
 struct Case {
     name: &'static str,
     mode: fn() -> Mode,
@@ -75,10 +70,6 @@ struct Case {
 
 fn full() -> Mode {
     Mode::Full
-}
-
-fn three_small() -> Vec<Agent> {
-    (1..=3).map(|n| Agent::new(n, 2.0, 4096.0)).collect()
 }
 
 const CASES: &[Case] = &[
@@ -122,7 +113,7 @@ fn a_lost_agent_errors_its_steps_after_the_timeout_and_the_others_finish_what_th
         let name = case.name;
         let mut sim = Sim::new(settings((case.mode)()), (case.agents)());
         run_until_launched(&mut sim, case.lost_during, 200);
-        let complete_before: Vec<String> = steps_of(&sim, case.lost)
+        let complete_before: Vec<String> = node_steps(&sim.state, case.lost)
             .filter(|s| s.status == StepStatus::Complete)
             .map(|s| s.id.clone())
             .collect();
@@ -134,7 +125,7 @@ fn a_lost_agent_errors_its_steps_after_the_timeout_and_the_others_finish_what_th
         // Before the timeout nothing of the lost node is given up on, and nobody reboots.
         run_for(&mut sim, TIMEOUT - 1);
         assert!(
-            steps_of(&sim, case.lost).all(|s| s.status != StepStatus::Error),
+            node_steps(&sim.state, case.lost).all(|s| s.status != StepStatus::Error),
             "{name}: no error before --agent-lost-timeout"
         );
         assert!(
@@ -148,7 +139,7 @@ fn a_lost_agent_errors_its_steps_after_the_timeout_and_the_others_finish_what_th
         );
 
         run_for(&mut sim, 200);
-        for s in steps_of(&sim, case.lost) {
+        for s in node_steps(&sim.state, case.lost) {
             if complete_before.contains(&s.id) {
                 assert_eq!(s.status, StepStatus::Complete, "{name}: {} stays complete", s.id);
                 continue;
@@ -202,7 +193,7 @@ fn a_lost_agent_that_comes_back_has_its_steps_run_again_and_the_plan_completes()
         run_until_launched(&mut sim, "sds.agent-5", 200);
         let mut agent = lose(&mut sim, "agent-5");
         run_for(&mut sim, TIMEOUT + 60);
-        assert!(steps_of(&sim, "agent-5").any(|s| s.status == StepStatus::Error));
+        assert!(node_steps(&sim.state, "agent-5").any(|s| s.status == StepStatus::Error));
         let complete: Vec<String> = sim
             .state
             .plan()
@@ -216,7 +207,7 @@ fn a_lost_agent_that_comes_back_has_its_steps_run_again_and_the_plan_completes()
         let saved = Persisted::from_json(&sim.state.persisted().to_json()).expect("round trip");
         sim.state = State::restore(sim.state.settings().clone(), saved);
         sim.apply(Input::Subscribed { framework_id: "F-0000".into() });
-        assert!(steps_of(&sim, "agent-5").any(|s| s.lost_node));
+        assert!(node_steps(&sim.state, "agent-5").any(|s| s.lost_node));
 
         if new_id {
             agent.agent_id = "S5-again".into();
@@ -227,7 +218,7 @@ fn a_lost_agent_that_comes_back_has_its_steps_run_again_and_the_plan_completes()
         sim.agents.push(agent);
         sim.offer_all();
         assert!(!sim.state.durable().nodes["agent-5"].lost);
-        for s in steps_of(&sim, "agent-5").filter(|s| !complete.contains(&s.id)) {
+        for s in node_steps(&sim.state, "agent-5").filter(|s| !complete.contains(&s.id)) {
             assert!(!s.lost_node, "{}: no longer held", s.id);
             assert!(
                 matches!(s.status, StepStatus::Pending | StepStatus::Prepared),
@@ -278,9 +269,9 @@ fn the_timeout_is_a_setting() {
     run_until_launched(&mut sim, "preflight.agent-2", 50);
     lose(&mut sim, "agent-2");
     run_for(&mut sim, 4);
-    assert!(steps_of(&sim, "agent-2").all(|s| s.status != StepStatus::Error));
+    assert!(node_steps(&sim.state, "agent-2").all(|s| s.status != StepStatus::Error));
     run_for(&mut sim, 1);
-    assert!(steps_of(&sim, "agent-2").all(|s| s.status == StepStatus::Error));
-    let message = steps_of(&sim, "agent-2").next().and_then(|s| s.message.clone());
+    assert!(node_steps(&sim.state, "agent-2").all(|s| s.status == StepStatus::Error));
+    let message = node_steps(&sim.state, "agent-2").next().and_then(|s| s.message.clone());
     assert!(message.unwrap_or_default().contains("has been gone for 5 s"));
 }

@@ -16,11 +16,13 @@ use std::collections::{HashMap, HashSet};
 use mesos::v1::TaskState;
 use scaleio::topology::Mode;
 use scheduler::core::state::Command;
-use scheduler::core::{Decision, Input, Persisted, Settings, State, StepRecord, StepStatus, Time};
+use scheduler::core::{Decision, Input, Persisted, Settings, State, StepStatus, Time};
 use scheduler::snapshot::{LoopFacts, view};
 use scheduler::view::{HealthStatus, NodeStatus};
 
-use crate::core_support::{Agent, Sim, five_agents, offer, preconfigured, settings, status};
+use crate::core_support::{
+    Agent, Sim, five_agents, node_steps, offer, preconfigured, settings, status, three_small,
+};
 
 /// The master's side of offers: which agent may offer when.
 #[derive(Debug, Default)]
@@ -89,14 +91,6 @@ impl Allocator {
     }
 }
 
-fn steps_of<'a>(sim: &'a Sim, host: &'a str) -> impl Iterator<Item = &'a StepRecord> {
-    steps_of_state(&sim.state, host)
-}
-
-fn steps_of_state<'a>(state: &'a State, host: &'a str) -> impl Iterator<Item = &'a StepRecord> {
-    state.plan().steps().filter(move |s| &*s.node == host)
-}
-
 fn lost_nodes(sim: &Sim) -> Vec<String> {
     sim.state.durable().nodes.values().filter(|n| n.lost).map(|n| n.hostname.clone()).collect()
 }
@@ -124,10 +118,6 @@ struct Case {
     removed: &'static str,
     /// Whether the other nodes can finish without it (not when `mdm-cluster` needs it).
     others_finish: bool,
-}
-
-fn three_small() -> Vec<Agent> {
-    (1..=3).map(|n| Agent::new(n, 2.0, 4096.0)).collect()
 }
 
 const CASES: &[Case] = &[
@@ -183,7 +173,7 @@ fn an_agent_removed_while_the_scheduler_was_down_is_marked_lost_after_the_timeou
             sim.apply(Input::Tick);
         }
         assert!(sim.launches.iter().any(|l| l.step == case.down_after), "{name}: launched");
-        let complete_before: Vec<String> = steps_of(&sim, host)
+        let complete_before: Vec<String> = node_steps(&sim.state, host)
             .filter(|s| s.status == StepStatus::Complete)
             .map(|s| s.id.clone())
             .collect();
@@ -240,7 +230,7 @@ fn an_agent_removed_while_the_scheduler_was_down_is_marked_lost_after_the_timeou
         for _ in 0..300 {
             alloc.round(&mut sim);
         }
-        for s in steps_of(&sim, host) {
+        for s in node_steps(&sim.state, host) {
             if complete_before.contains(&s.id) {
                 assert_eq!(s.status, StepStatus::Complete, "{name}: {} stays complete", s.id);
                 continue;
@@ -288,7 +278,7 @@ fn an_agent_removed_while_the_scheduler_was_down_is_marked_lost_after_the_timeou
         sim.agents.push(agent);
         alloc.offer_and_decide(&mut sim);
         assert!(lost_nodes(&sim).is_empty(), "{name}: back");
-        for s in steps_of(&sim, host).filter(|s| !complete_before.contains(&s.id)) {
+        for s in node_steps(&sim.state, host).filter(|s| !complete_before.contains(&s.id)) {
             assert!(!s.lost_node, "{name}: {} no longer held", s.id);
             assert!(
                 !matches!(s.status, StepStatus::Error | StepStatus::Complete),
@@ -383,7 +373,7 @@ fn healthy_agents_held_back_by_barriers_and_filters_are_never_marked_lost() {
                 _ => sim.finish_all(),
             }
             for agent in &mut sim.agents {
-                let rebooting = steps_of_state(&sim.state, &agent.host)
+                let rebooting = node_steps(&sim.state, &agent.host)
                     .any(|s| s.reboot_from.is_some() && s.status == StepStatus::Prepared);
                 if rebooting && !going_down.contains_key(&agent.host) {
                     going_down.insert(agent.host.clone(), 3);
@@ -438,7 +428,7 @@ fn an_agent_whose_offers_are_too_small_is_not_marked_lost() {
     assert!(sim.state.problems().iter().any(|p| p.contains("agent-2 offers 0.3 CPUs")));
     // agent-1 got as far as the barrier before the reboot phase, which waits for agent-2.
     assert!(
-        steps_of(&sim, "agent-1")
+        node_steps(&sim.state, "agent-1")
             .filter(|s| !s.id.starts_with("reboot.") && !s.id.starts_with("verify."))
             .all(|s| s.status == StepStatus::Complete)
     );
@@ -452,7 +442,7 @@ fn a_paused_plan_does_not_count_and_the_count_starts_again_at_resume() {
     let mut alloc = Allocator::default();
     for _ in 0..20 {
         alloc.round(&mut sim);
-        let preflight_done = steps_of(&sim, "agent-3")
+        let preflight_done = node_steps(&sim.state, "agent-3")
             .any(|s| s.id == "preflight.agent-3" && s.status == StepStatus::Complete);
         if preflight_done && waiting(&sim, "agent-3") {
             break;
