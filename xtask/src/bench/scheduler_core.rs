@@ -199,27 +199,18 @@ fn figures(reports: &[ChildReport]) -> Vec<Figure> {
             baseline: "-".into(),
             ratio: None,
         });
-        // A ZooKeeper store writes a state above one znode compressed, in parts: what each save
-        // adds to serialising it, and how many znodes it takes.
-        out.push(Figure {
-            name: format!("core.zk_pack_cpu ({n})"),
-            ours: format!("{:.1}ms", r.zk_pack_secs * 1e3),
+        // What else each loop turn costs, against serialising the document for its save: a
+        // ZooKeeper store packs a state above one znode (gzip + SHA-256); the loop publishes a
+        // fresh view; GET / renders the page from it.
+        let per_turn = |name: &str, secs: f64| Figure {
+            name: format!("core.{name} ({n})"),
+            ours: format!("{:.1}ms", secs * 1e3),
             baseline: format!("{:.1}ms", r.persist_secs * 1e3),
-            ratio: Some(r.zk_pack_secs / r.persist_secs),
-        });
-        // The loop publishes a fresh view after every turn; GET / renders the page from it.
-        out.push(Figure {
-            name: format!("core.view_cpu ({n})"),
-            ours: format!("{:.1}ms", r.view_secs * 1e3),
-            baseline: format!("{:.1}ms", r.persist_secs * 1e3),
-            ratio: Some(r.view_secs / r.persist_secs),
-        });
-        out.push(Figure {
-            name: format!("core.page_cpu ({n})"),
-            ours: format!("{:.1}ms", r.page_secs * 1e3),
-            baseline: format!("{:.1}ms", r.persist_secs * 1e3),
-            ratio: Some(r.page_secs / r.persist_secs),
-        });
+            ratio: Some(secs / r.persist_secs),
+        };
+        out.push(per_turn("zk_pack_cpu", r.zk_pack_secs));
+        out.push(per_turn("view_cpu", r.view_secs));
+        out.push(per_turn("page_cpu", r.page_secs));
         out.push(Figure {
             name: format!("core.zk_compressed ({n}, {} parts)", r.zk_parts),
             ours: format!("{:.2}MiB", r.zk_compressed_bytes as f64 / f64::from(1u32 << 20)),
