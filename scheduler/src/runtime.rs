@@ -518,8 +518,13 @@ pub async fn run<S: StateStore>(
             _ = tick.tick() => Woken::Tick,
             permit = calls.clone().reserve_owned(), if lp.outbox.has_sendable() => match permit {
                 Ok(permit) => Woken::Room(permit),
-                // The sender stopped (a new connection replaces it at the next tick).
-                Err(_) => Woken::Tick,
+                // The sender task is gone (it only ends if it panicked): start another one,
+                // rather than wake again at once for the same closed channel.
+                Err(_) => {
+                    tracing::error!("the call sender stopped; starting it again");
+                    calls = spawn_sender(handle.clone());
+                    continue;
+                }
             },
         };
         if let Woken::Room(permit) = first {
